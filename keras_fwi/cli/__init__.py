@@ -1,0 +1,48 @@
+"""The ``keras_fwi`` command line: one module per subcommand, each a thin layer over the library.
+
+Each subcommand module defines ``add_parser(subparsers)``, which registers its parser and sets
+``func`` to a ``run(args) -> int`` that calls the Python API. TensorFlow is imported only inside
+``run`` so that ``keras_fwi --version`` and ``--help`` answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+import keras_fwi
+
+# Module names under keras_fwi.cli, in the order `keras_fwi --help` lists them.
+SUBCOMMANDS = (
+    "models",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="keras_fwi",
+        description="Data-driven seismic full-waveform inversion with Keras: InversionNet, FCNVMB, "
+                    "wave simulation, ONNX export.")
+    parser.add_argument("--version", action="version", version=f"keras_fwi {keras_fwi.__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in SUBCOMMANDS:
+        importlib.import_module(f"keras_fwi.cli.{module_name}").add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return the process exit code. Expected errors print one line, not a traceback."""
+    # TensorFlow's C++ start-up chatter (CPU features, oneDNN notices) is noise on a command line.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError, FileExistsError, ImportError) as error:
+        print(f"keras_fwi {args.command}: error: {error}", file=sys.stderr)
+        return 2
