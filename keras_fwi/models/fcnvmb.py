@@ -59,8 +59,8 @@ def fcnvmb(shots: int = 29, time_samples: int = 400, receivers: int = 301,
         time_samples: int, samples per trace after decimation. Default 400.
         receivers: int, receivers per shot. Default 301.
         velocity_shape: (depth, width) of the output map in cells. Default (201, 301).
-        filters: five ints, widths of the four down stages and the centre. Default
-            (64, 128, 256, 512, 1024).
+        filters: five ints, widths of the four down stages and the centre, each twice the one
+            before (as the reference requires). Default (64, 128, 256, 512, 1024).
         data_format: ``"channels_first"`` (reference layout, default) or ``"channels_last"``.
         name: str, model name.
 
@@ -84,6 +84,10 @@ def fcnvmb(shots: int = 29, time_samples: int = 400, receivers: int = 301,
     receivers = positive_int("receivers", receivers)
     depth, width = positive_int_tuple("velocity_shape", velocity_shape, length=2)
     filters = positive_int_tuple("filters", filters, length=5)
+    if any(deeper != 2 * shallower for shallower, deeper in zip(filters, filters[1:])):
+        # Each reference up stage convolves [skip, upsampled] = 2·filters[i] channels with a stage built
+        # for filters[i + 1] input channels, so the published network exists only for doubling widths.
+        raise ValueError(f"filters must double from level to level, like (64, 128, 256, 512, 1024), got {filters}")
     rows, cols = decoded_shape(time_samples, receivers)
     for arg, size, needed in (("time_samples", time_samples, depth), ("receivers", receivers, width)):
         decoded = rows if arg == "time_samples" else cols
