@@ -1,0 +1,219 @@
+"""Synthetic training data: velocity models from a family, shot gathers from ``simulate``.
+
+``synthesize`` returns a few samples in memory; ``generate_dataset`` writes OpenFWI's layout:
+
+    out_dir/data{i}.npy    (per_file, shots, nt, receivers) float32, i = 1, 2, ...
+    out_dir/model{i}.npy   (per_file, 1, nz, nx) float32, m/s
+    out_dir/train.txt, out_dir/test.txt   "data path<TAB>model path" per line (absolute paths)
+    out_dir/dataset.json   survey, family, seed, sizes
+
+Sample ``k`` depends only on (family, seed, k), so shards, resumed runs and one-machine runs write
+identical files. Each file is written to a temporary name and renamed, so an interrupted run never
+leaves a half file under a final name.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from keras_fwi import __version__
+from keras_fwi._validation import one_of, positive_int
+from keras_fwi.io_utils import atomic_output
+from keras_fwi.physics.families import FAMILIES, velocity_models
+from keras_fwi.physics.survey import Survey
+
+__all__ = ["DESCRIPTION", "SURVEYS", "generate_dataset", "synthesize"]
+
+SURVEYS = {"openfwi": Survey.openfwi, "fcnvmb": Survey.fcnvmb}
+DESCRIPTION = "dataset.json"
+_SPLITS = ("train.txt", "test.txt")
+
+
+def _survey(survey) -> Survey:
+    if survey is None:
+        return Survey.openfwi()
+    if isinstance(survey, str):
+        one_of("survey", survey, tuple(SURVEYS))
+        return SURVEYS[survey]()
+    if not isinstance(survey, Survey):
+        raise ValueError(f"survey must be a Survey or one of {sorted(SURVEYS)}, got {survey!r}")
+    return survey
+
+
+def synthesize(family: str, samples: int, survey: Survey | str | None = None, seed: int = 0, start: int = 0,
+               smooth: float | None = None, batch_size: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """Samples ``start .. start + samples - 1`` of ``family``, simulated in memory.
+
+    Args:
+        family: str, a key of ``keras_fwi.physics.families.FAMILIES``.
+        samples: int, how many.
+        survey: ``Survey``, or "openfwi" / "fcnvmb"; default OpenFWI's.
+        seed: int >= 0; sample k depends only on (family, seed, k).
+        start: int >= 0, index of the first sample.
+        smooth: optional Gaussian sigma (cells) applied to the models before simulation.
+        batch_size: models simulated together.
+
+    Returns:
+        (seismic, velocity): float32 (samples, shots, nt, receivers) and (samples, 1, nz, nx) in m/s.
+    """
+    from keras_fwi.physics.simulate import simulate  # TensorFlow only when simulating
+
+    survey = _survey(survey)
+    batch_size = positive_int("batch_size", batch_size)
+    velocity = velocity_models(family, samples, seed, start, (survey.nz, survey.nx), smooth)
+    seismic = np.concatenate([simulate(velocity[i:i + batch_size], survey).numpy()
+                              for i in range(0, len(velocity), batch_size)])
+    return seismic, velocity[:, None]
+
+
+def _description(family, samples, per_file, survey, seed, smooth, test_files) -> dict:
+    files = samples // per_file
+    return {"format": "openfwi", "family": family, "samples": samples, "per_file": per_file,
+            "files": files, "seed": seed, "smooth": smooth,
+            "train_files": list(range(1, files - test_files + 1)),
+            "test_files": list(range(files - test_files + 1, files + 1)),
+            "survey": survey.to_dict(), "keras_fwi_version": __version__}
+
+
+def _same_dataset(found: dict, wanted: dict) -> bool:
+    ignore = ("keras_fwi_version",)
+    return {k: v for k, v in found.items() if k not in ignore} == \
+           {k: v for k, v in wanted.items() if k not in ignore}
+
+
+def _write_text(path: Path, text: str, overwrite: bool) -> None:
+    with atomic_output(path, overwrite=overwrite) as tmp:
+        tmp.write_text(text)
+
+
+def _prepare_folder(out_dir: Path, description: dict, resume: bool, overwrite: bool, sharded: bool) -> None:
+    """Refuse a foreign or non-empty folder; write the description and split files once."""
+    described = out_dir / DESCRIPTION
+    if described.exists():
+        found = json.loads(described.read_text())
+        if not overwrite and not _same_dataset(found, description):
+            raise ValueError(f"{out_dir} holds a different dataset ({DESCRIPTION} has family "
+                             f"{found.get('family')!r}, seed {found.get('seed')!r}, samples "
+                             f"{found.get('samples')!r}); choose another --out or pass --overwrite")
+        same = True
+    else:
+        same = False
+    if out_dir.exists() and any(out_dir.iterdir()) and not (resume or overwrite or (sharded and same)):
+        raise FileExistsError(f"{out_dir} is not empty; pass --resume to continue an interrupted run, "
+                              "--overwrite to replace its dataset files, or choose an empty --out")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not same or overwrite:
+        _write_text(described, json.dumps(description, indent=2) + "\n", overwrite=True)
+    root = out_dir.resolve()
+    for name, numbers in zip(_SPLITS, (description["train_files"], description["test_files"])):
+        # OpenFWI's loader drops each line's last character, so every line ends in a newline.
+        text = "".join(f"{root / f'data{i}.npy'}\t{root / f'model{i}.npy'}\n" for i in numbers)
+        if overwrite or not (out_dir / name).exists() or (out_dir / name).read_text() != text:
+            _write_text(out_dir / name, text, overwrite=True)
+
+
+def _complete(out_dir: Path, number: int, data_shape: tuple, model_shape: tuple) -> bool:
+    """Whether file pair ``number`` exists with the expected shapes (headers only are read)."""
+    for name, shape in ((f"data{number}.npy", data_shape), (f"model{number}.npy", model_shape)):
+        path = out_dir / name
+        try:
+            array = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError):
+            return False
+        if array.shape != shape or array.dtype != np.float32:
+            return False
+    return True
+
+
+def _remove_stale_temporaries(out_dir: Path) -> None:
+    """Delete temporaries a killed run of ours left (``.data3.npy.<random>.tmp.npy``)."""
+    for path in out_dir.glob(".*.npy.*.tmp.npy"):
+        if path.name.startswith((".data", ".model")):
+            path.unlink()
+
+
+def _parse_shard(shard) -> tuple[int, int]:
+    try:
+        index, count = (int(item) for item in shard)
+    except (TypeError, ValueError):
+        raise ValueError(f"shard must be (index, count), got {shard!r}") from None
+    if count < 1 or not 0 <= index < count:
+        raise ValueError(f"shard index must satisfy 0 <= index < count, got {index}/{count}")
+    return index, count
+
+
+def generate_dataset(out_dir, family: str, samples: int, per_file: int = 500,
+                     survey: Survey | str | None = None, seed: int = 0, smooth: float | None = None,
+                     test_fraction: float = 0.2, shard=(0, 1), resume: bool = False, overwrite: bool = False,
+                     batch_size: int = 4, progress: bool = True) -> dict:
+    """Write a dataset in OpenFWI's layout to ``out_dir`` (see the module docstring).
+
+    Args:
+        out_dir: folder; created if missing.
+        family: str, a key of ``FAMILIES``.
+        samples: int, total samples; a multiple of ``per_file`` (OpenFWI's loader assumes full files).
+        per_file: int, samples per ``data{i}.npy`` / ``model{i}.npy``; OpenFWI uses 500.
+        survey: ``Survey`` or "openfwi" / "fcnvmb" (default OpenFWI's).
+        seed: int >= 0; the same seed gives the same files.
+        smooth: optional Gaussian sigma (cells) for smoothed models.
+        test_fraction: share of files listed in test.txt (the last ones; at least one when there
+            are two or more files).
+        shard: (index, count): this job writes files ``i`` with ``(i - 1) % count == index``.
+        resume: keep complete file pairs already there and write the rest.
+        overwrite: replace existing dataset files.
+        batch_size: models simulated together.
+        progress: show a progress bar with samples/s.
+
+    Returns:
+        The dataset description (as written to ``dataset.json``) with ``written`` and ``skipped``
+        file numbers for this run added.
+
+    Raises:
+        ValueError: bad arguments, or ``out_dir`` holds a different dataset.
+        FileExistsError: ``out_dir`` is not empty and neither ``resume`` nor ``overwrite`` is set.
+    """
+    one_of("family", family, tuple(FAMILIES))
+    survey = _survey(survey)
+    samples, per_file = positive_int("samples", samples), positive_int("per_file", per_file)
+    if samples % per_file:
+        raise ValueError(f"samples ({samples}) must be a multiple of per_file ({per_file}): OpenFWI's "
+                         "loader assumes every file is full")
+    if not 0 <= test_fraction < 1:
+        raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction!r}")
+    index, count = _parse_shard(shard)
+    files = samples // per_file
+    test_files = min(files - 1, max(1, math.ceil(files * test_fraction))) if test_fraction > 0 else 0
+    out_dir = Path(out_dir)
+    description = _description(family, samples, per_file, survey, seed, smooth, test_files)
+    _prepare_folder(out_dir, description, resume, overwrite, sharded=count > 1)
+    _remove_stale_temporaries(out_dir)
+
+    mine = [number for number in range(1, files + 1) if (number - 1) % count == index]
+    data_shape = (per_file, survey.shots, survey.nt, survey.receivers)
+    model_shape = (per_file, 1, survey.nz, survey.nx)
+    skipped = [n for n in mine if resume and _complete(out_dir, n, data_shape, model_shape)]
+    todo = [n for n in mine if n not in skipped]
+    bar = _progress_bar(len(todo) * per_file) if progress else None
+    started, done = time.perf_counter(), 0
+    for number in todo:
+        seismic, velocity = synthesize(family, per_file, survey, seed, (number - 1) * per_file, smooth, batch_size)
+        # A pair left half-done by a killed run is ours and deterministic: replace it on resume.
+        for name, array in ((f"data{number}.npy", seismic), (f"model{number}.npy", velocity)):
+            with atomic_output(out_dir / name, overwrite=overwrite or resume) as tmp:
+                np.save(tmp, array, allow_pickle=False)
+        done += per_file
+        if bar is not None:
+            bar.update(done, values=[("samples/s", done / (time.perf_counter() - started))])
+    return {**description, "written": todo, "skipped": skipped}
+
+
+def _progress_bar(target: int):
+    import keras
+
+    return keras.utils.Progbar(target, unit_name="sample", stateful_metrics=["samples/s"])
+
