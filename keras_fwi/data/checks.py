@@ -1,0 +1,183 @@
+"""Checks that refuse bad data files with one error naming the file, the sample and what was expected.
+
+Header checks (format, dtype, shape, sample counts) read only the ``.npy`` header; value checks
+(NaN/Inf, velocity range) stream through memory-mapped files in chunks. No TensorFlow import.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+from pathlib import Path
+
+import numpy as np
+
+from keras_fwi.data.presets import DatasetPreset
+
+__all__ = [
+    "check_pair_counts",
+    "check_seismic_header",
+    "check_seismic_values",
+    "check_velocity_header",
+    "check_velocity_values",
+    "open_npy",
+    "scan_values",
+]
+
+_SCAN_CHUNK_BYTES = 64 * 2**20  # bounded memory per scanning thread
+
+
+def open_npy(path: str | os.PathLike) -> np.ndarray:
+    """Memory-map a ``.npy`` file read-only without ever unpickling it.
+
+    Raises:
+        ValueError: the file holds pickled/object data, is not a ``.npy`` file, is an ``.npz``
+            archive, or is shorter than its header says.
+    """
+    path = Path(path)
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as error:
+        text = str(error)
+        if "Object arrays cannot be loaded" in text:
+            raise ValueError(f"{path} holds a pickled object array; keras_fwi never unpickles data files (it can "
+                             f"run code). Save a numeric array instead: np.save(path, array.astype(np.float32))") from None
+        if "pickled data" in text:
+            raise ValueError(f"{path} is not a .npy array file (it looks like a pickle or another format); "
+                             f"save the array with np.save") from None
+        if "mmap length" in text or "larger than" in text or "file size" in text:
+            raise ValueError(f"{path} is truncated: it is shorter than its .npy header says; re-copy the file") from None
+        raise ValueError(f"{path} could not be read as a .npy array: {text}") from None
+    except (OSError, EOFError) as error:
+        raise ValueError(f"{path} could not be read as a .npy array: {error}") from None
+    if not isinstance(array, np.ndarray):  # np.load returns an NpzFile for .npz archives
+        raise ValueError(f"{path} is an .npz archive; save each array as its own .npy file")
+    return array
+
+
+def _check_dtype(array: np.ndarray, path: Path, what: str) -> None:
+    if array.dtype.fields is not None or not np.issubdtype(array.dtype, np.floating):
+        raise ValueError(f"{path} has dtype {array.dtype}; {what} must be floating point (float32); convert with "
+                         f"array.astype(np.float32)")
+
+
+def _layout_hint(found: tuple[int, ...], expected: tuple[int, ...]) -> str:
+    """Suggest the np.transpose that turns ``found`` sample axes into ``expected``, if one exists."""
+    if len(found) != len(expected) or sorted(found) != sorted(expected):
+        return ""
+    remaining = list(range(len(found)))
+    order = []
+    for size in expected:
+        axis = next(a for a in remaining if found[a] == size)
+        remaining.remove(axis)
+        order.append(axis + 1)
+    return f"; the axes look permuted: np.transpose(array, {(0, *order)}) gives the expected layout"
+
+
+def check_seismic_header(array: np.ndarray, path: Path, preset: DatasetPreset) -> None:
+    """Check dtype and shape ``(samples, shots, time, receivers)`` of a seismic array.
+
+    Raises:
+        ValueError: naming ``path``, the shape or dtype found and the one expected.
+    """
+    _check_dtype(array, path, "seismic amplitudes")
+    expected = preset.seismic_shape
+    if array.ndim == 4 and tuple(array.shape[1:]) == expected:
+        if array.shape[0] == 0:
+            raise ValueError(f"{path} holds no samples (shape {array.shape})")
+        return
+    message = (f"{path} has shape {array.shape}; dataset {preset.name!r} expects (samples, shots, time, receivers) = "
+               f"(N, {', '.join(map(str, expected))})")
+    if array.ndim == 4:
+        message += _layout_hint(tuple(array.shape[1:]), expected)
+    elif array.ndim == 3 and tuple(array.shape) == expected:
+        message += "; this is a single sample without the sample axis: save array[None]"
+    raise ValueError(message)
+
+
+def check_velocity_header(array: np.ndarray, path: Path, preset: DatasetPreset) -> None:
+    """Check dtype and shape ``(samples, 1, depth, width)`` of a velocity array.
+
+    Raises:
+        ValueError: naming ``path``, the shape or dtype found and the one expected.
+    """
+    _check_dtype(array, path, "velocities")
+    expected = preset.velocity_sample_shape
+    if array.ndim == 4 and tuple(array.shape[1:]) == expected:
+        return
+    message = (f"{path} has shape {array.shape}; dataset {preset.name!r} expects velocity maps (samples, 1, depth, "
+               f"width) = (N, {', '.join(map(str, expected))})")
+    if array.ndim == 3 and tuple(array.shape[1:]) == preset.velocity_shape:
+        message += "; the channel axis is missing: use array[:, None]"
+    elif array.ndim == 4:
+        message += _layout_hint(tuple(array.shape[1:]), expected)
+    raise ValueError(message)
+
+
+def check_pair_counts(seismic: np.ndarray, velocity: np.ndarray, seismic_path: Path, velocity_path: Path) -> None:
+    """Raise ``ValueError`` unless a data file and its model file hold the same number of samples."""
+    if seismic.shape[0] != velocity.shape[0]:
+        raise ValueError(f"{seismic_path} has {seismic.shape[0]} samples but its model file {velocity_path} has "
+                         f"{velocity.shape[0]}; each data sample needs exactly one velocity map")
+
+
+def _first_bad_sample(bad_per_sample: np.ndarray) -> int | None:
+    indices = np.flatnonzero(bad_per_sample)
+    return int(indices[0]) if indices.size else None
+
+
+def check_seismic_values(chunk: np.ndarray, path: Path, first_index: int) -> None:
+    """Refuse NaN or Inf in seismic samples ``first_index ...`` of ``path``."""
+    finite = np.isfinite(chunk).reshape(chunk.shape[0], -1).all(axis=1)
+    bad = _first_bad_sample(~finite)
+    if bad is not None:
+        kind = "NaN" if np.isnan(chunk[bad]).any() else "Inf"
+        raise ValueError(f"{path}, sample {first_index + bad}: seismic data contains {kind}; expected finite "
+                         f"amplitudes")
+
+
+def check_velocity_values(chunk: np.ndarray, path: Path, first_index: int, preset: DatasetPreset) -> None:
+    """Refuse NaN/Inf, non-positive velocities, and velocities outside the preset's m/s range."""
+    flat = chunk.reshape(chunk.shape[0], -1)
+    bad = _first_bad_sample(~np.isfinite(flat).all(axis=1))
+    if bad is not None:
+        kind = "NaN" if np.isnan(flat[bad]).any() else "Inf"
+        raise ValueError(f"{path}, sample {first_index + bad}: velocity map contains {kind}; expected finite m/s")
+    low = preset.label_min if preset.label_min is not None else np.finfo(np.float64).tiny
+    high = preset.label_max if preset.label_max is not None else np.inf
+    minima, maxima = flat.min(axis=1), flat.max(axis=1)
+    bad = _first_bad_sample((minima < low) | (maxima > high))
+    if bad is not None:
+        expected = (f"dataset {preset.name!r} expects {preset.label_min:g} to {preset.label_max:g} m/s"
+                    if preset.label_max is not None else "velocities must be positive m/s")
+        raise ValueError(f"{path}, sample {first_index + bad}: velocities range from {minima[bad]:g} to "
+                         f"{maxima[bad]:g}, outside the expected range; {expected} (wrong dataset, or not in m/s?)")
+
+
+def _scan_file(array: np.ndarray, path: Path, preset: DatasetPreset | None) -> None:
+    sample_bytes = max(1, array[0].nbytes)
+    step = max(1, _SCAN_CHUNK_BYTES // sample_bytes)
+    for start in range(0, array.shape[0], step):
+        chunk = np.asarray(array[start:start + step])
+        if preset is None:
+            check_seismic_values(chunk, path, start)
+        else:
+            check_velocity_values(chunk, path, start, preset)
+
+
+def scan_values(jobs: list[tuple[np.ndarray, Path, DatasetPreset | None]], threads: int | None = None) -> None:
+    """Check every value of every file, several files at a time (NumPy releases the GIL).
+
+    Args:
+        jobs: (memory-mapped array, its path, preset) per file; preset None means a seismic file,
+            a preset means a velocity file checked against its range.
+        threads: worker threads, default ``min(8, os.cpu_count())``.
+
+    Raises:
+        ValueError: the first bad file in ``jobs`` order, naming file and sample.
+    """
+    threads = threads or min(8, os.cpu_count() or 1)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=threads) as pool:
+        futures = [pool.submit(_scan_file, *job) for job in jobs]
+        for future in futures:  # in file order, so the reported file does not depend on timing
+            future.result()
