@@ -27,6 +27,30 @@ __all__ = [
 _SCAN_CHUNK_BYTES = 64 * 2**20  # bounded memory per scanning thread
 
 
+def _read_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
+    """(shape, dtype, data offset) from a ``.npy`` header, refusing anything that is not a plain array."""
+    with open(path, "rb") as handle:
+        start = handle.read(6)
+        handle.seek(0)
+        if start[:2] == b"PK":
+            raise ValueError(f"{path} is an .npz archive; save each array as its own .npy file")
+        if start != b"\x93NUMPY":
+            kind = "it looks like a pickle" if start[:1] == b"\x80" else "no .npy header"
+            raise ValueError(f"{path} is not a .npy array file ({kind}); save the array with np.save")
+        try:
+            version = np.lib.format.read_magic(handle)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, _, dtype = read_header(handle, max_header_size=100_000)
+        except ValueError as error:
+            raise ValueError(f"{path} has a corrupt .npy header: {error}") from None
+        offset = handle.tell()
+    if dtype.hasobject:
+        raise ValueError(f"{path} holds a pickled object array (dtype {dtype}); keras_fwi never unpickles data "
+                         f"files (it can run code). Save a numeric array: np.save(path, array.astype(np.float32))")
+    return shape, dtype, offset
+
+
 def open_npy(path: str | os.PathLike) -> np.ndarray:
     """Memory-map a ``.npy`` file read-only without ever unpickling it.
 
@@ -35,24 +59,16 @@ def open_npy(path: str | os.PathLike) -> np.ndarray:
             archive, or is shorter than its header says.
     """
     path = Path(path)
+    shape, dtype, offset = _read_header(path)
+    expected_bytes = offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    actual_bytes = path.stat().st_size
+    if actual_bytes < expected_bytes:
+        raise ValueError(f"{path} is truncated: its header promises shape {shape} {dtype} ({expected_bytes} bytes) "
+                         f"but the file has {actual_bytes} bytes; re-copy the file")
     try:
-        array = np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError as error:
-        text = str(error)
-        if "Object arrays cannot be loaded" in text:
-            raise ValueError(f"{path} holds a pickled object array; keras_fwi never unpickles data files (it can "
-                             f"run code). Save a numeric array instead: np.save(path, array.astype(np.float32))") from None
-        if "pickled data" in text:
-            raise ValueError(f"{path} is not a .npy array file (it looks like a pickle or another format); "
-                             f"save the array with np.save") from None
-        if "mmap length" in text or "larger than" in text or "file size" in text:
-            raise ValueError(f"{path} is truncated: it is shorter than its .npy header says; re-copy the file") from None
-        raise ValueError(f"{path} could not be read as a .npy array: {text}") from None
-    except (OSError, EOFError) as error:
-        raise ValueError(f"{path} could not be read as a .npy array: {error}") from None
-    if not isinstance(array, np.ndarray):  # np.load returns an NpzFile for .npz archives
-        raise ValueError(f"{path} is an .npz archive; save each array as its own .npy file")
-    return array
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError) as error:
+        raise ValueError(f"{path} could not be memory-mapped as a .npy array: {error}") from None
 
 
 def _check_dtype(array: np.ndarray, path: Path, what: str) -> None:
@@ -177,7 +193,10 @@ def scan_values(jobs: list[tuple[np.ndarray, Path, DatasetPreset | None]], threa
         ValueError: the first bad file in ``jobs`` order, naming file and sample.
     """
     threads = threads or min(8, os.cpu_count() or 1)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=threads) as pool:
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=threads)
+    try:
         futures = [pool.submit(_scan_file, *job) for job in jobs]
         for future in futures:  # in file order, so the reported file does not depend on timing
             future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # stop reading the rest once one file failed
