@@ -1,0 +1,1 @@
+"""Training: configuration, losses, schedules, callbacks, metrics and the trainer behind `keras_fwi train`."""
