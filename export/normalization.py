@@ -5,8 +5,8 @@ log-transformed ``data_min``/``data_max`` of the dataset, and reads its tanh out
 min–max with ``label_min``/``label_max``. A ``--raw-io`` ONNX model does both inside the graph, so a
 service feeds raw amplitudes and gets m/s.
 
-This module imports only NumPy (and ``onnx`` inside the graph builders): the TensorFlow-free runtime
-uses it.
+The NumPy transforms and presets are ``keras_fwi.data``'s (TensorFlow-free); ``onnx`` is imported only
+inside the graph builder. The TensorFlow-free runtime uses this module.
 """
 
 from __future__ import annotations
@@ -58,20 +58,20 @@ class Normalization:
 
     @classmethod
     def for_dataset(cls, name: str) -> "Normalization":
-        """Constants of a named dataset preset (``keras_fwi.data.presets``), e.g. ``"flatvel-a"``.
+        """Constants of a dataset preset (``keras_fwi.data.get_preset``), e.g. ``"flatvel-a"``.
 
         Raises:
-            ImportError: the dataset presets are not available in this installation.
-            ValueError: unknown dataset name (the presets' error lists the known ones).
+            ValueError: unknown dataset name (the message lists the known ones), or a preset without
+                seismic or velocity ranges (e.g. FCNVMB's, which trains on raw amplitudes and m/s).
         """
-        try:
-            from keras_fwi.data import presets
-        except ImportError as error:
-            raise ImportError(f"dataset={name!r} needs keras_fwi.data.presets, which is not available "
-                              f"({error}); pass the constants explicitly instead") from error
-        preset = presets.get(name)
+        from keras_fwi.data.presets import get_preset
+
+        preset = get_preset(name)
+        if None in (preset.data_min, preset.data_max, preset.label_min, preset.label_max):
+            raise ValueError(f"dataset {preset.name!r} has no normalisation ranges (data_min/data_max/label_min/"
+                             f"label_max), so its models take raw amplitudes already; export without --dataset")
         return cls(data_min=preset.data_min, data_max=preset.data_max, label_min=preset.label_min,
-                   label_max=preset.label_max, dataset=name)
+                   label_max=preset.label_max, k=preset.log_k, dataset=preset.name)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -85,9 +85,15 @@ class Normalization:
         except (json.JSONDecodeError, TypeError) as error:
             raise ValueError(f"malformed normalisation metadata {text!r}: {error}") from None
 
+    def seismic_bounds(self) -> tuple[float, float]:
+        """Log-transformed ``(data_min, data_max)``: the min-max range of the normalisation."""
+        from keras_fwi.data.transforms import log_transform
+
+        return float(log_transform(self.data_min, self.k)), float(log_transform(self.data_max, self.k))
+
     def seismic_affine(self) -> tuple[float, float]:
         """``(scale, shift)`` with normalised = scale·log_transform(x) + shift, in [-1, 1] on the data range."""
-        low, high = self._log_transform(self.data_min), self._log_transform(self.data_max)
+        low, high = self.seismic_bounds()
         scale = 2.0 / (high - low)
         return scale, -low * scale - 1.0
 
@@ -96,26 +102,28 @@ class Normalization:
         half_range = (self.label_max - self.label_min) / 2.0
         return half_range, self.label_min + half_range
 
+    # The NumPy side is keras_fwi.data.transforms (OpenFWI's order of operations); only the constants
+    # come from here, since an exported model carries them in its metadata rather than a preset name.
     def normalize_seismic(self, seismic: np.ndarray) -> np.ndarray:
         """Raw amplitudes → network input, float32, any shape."""
-        scale, shift = self.seismic_affine()
+        from keras_fwi.data.transforms import log_transform, minmax_normalize
+
         seismic = np.asarray(seismic, dtype=np.float32)
-        logged = np.sign(seismic) * np.log1p(np.float32(self.k) * np.abs(seismic))
-        return (logged * np.float32(scale) + np.float32(shift)).astype(np.float32)
+        return minmax_normalize(log_transform(seismic, self.k), *self.seismic_bounds()).astype(np.float32)
 
     def denormalize_velocity(self, velocity: np.ndarray) -> np.ndarray:
         """Network output in [-1, 1] → m/s, float32, any shape."""
-        scale, shift = self.velocity_affine()
-        return (np.asarray(velocity, dtype=np.float32) * np.float32(scale) + np.float32(shift)).astype(np.float32)
+        from keras_fwi.data.transforms import minmax_denormalize
+
+        velocity = np.asarray(velocity, dtype=np.float32)
+        return minmax_denormalize(velocity, self.label_min, self.label_max).astype(np.float32)
 
     def normalize_velocity(self, velocity_ms: np.ndarray) -> np.ndarray:
         """m/s → the network's [-1, 1] range (to compare outputs in normalised units)."""
-        scale, shift = self.velocity_affine()
-        return ((np.asarray(velocity_ms, dtype=np.float64) - shift) / scale).astype(np.float32)
+        from keras_fwi.data.transforms import minmax_normalize
 
-    def _log_transform(self, value: float) -> float:
-        return math.copysign(math.log1p(self.k * abs(value)), value)
-
+        velocity_ms = np.asarray(velocity_ms, dtype=np.float64)
+        return minmax_normalize(velocity_ms, self.label_min, self.label_max).astype(np.float32)
 
 def add_raw_io(model, normalization: Normalization, input_name: str = "seismic",
                output_name: str = "velocity"):

@@ -18,7 +18,10 @@ import keras_fwi
 SUBCOMMANDS = (
     "models",
     "import_torch",
+    "train",
     "generate",
+    "export",
+    "predict",
 )
 
 
