@@ -18,7 +18,6 @@ import keras_fwi
 SUBCOMMANDS = (
     "models",
     "import_torch",
-    "train",
     "generate",
     "export",
     "predict",
