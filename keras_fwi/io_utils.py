@@ -21,7 +21,8 @@ def refuse_to_clobber(path: str | os.PathLike, overwrite: bool) -> Path:
 def atomic_output(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it onto ``path`` atomically.
 
-    The temporary file keeps the target's suffix (Keras decides the format from it). If the body
+    The temporary file, ``.{name}.<random>.tmp{suffixes}``, keeps the target's suffixes (Keras
+    decides the format from them). If the body
     raises, the temporary file is removed and ``path`` is left untouched.
 
     Raises:
@@ -29,7 +30,8 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = False) -> Iterator[
     """
     path = refuse_to_clobber(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    # Keep every suffix: Keras picks the format from ".keras" / ".weights.h5".
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{''.join(path.suffixes)}", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     tmp.unlink()  # writers such as keras.Model.save want to create the file themselves

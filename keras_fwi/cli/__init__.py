@@ -18,6 +18,7 @@ import keras_fwi
 SUBCOMMANDS = (
     "models",
     "import_torch",
+    "train",
     "generate",
     "export",
     "predict",

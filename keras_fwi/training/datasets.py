@@ -1,0 +1,67 @@
+"""The training and validation pipelines of an experiment, generating the data first if needed."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from keras_fwi.config import DataConfig, GenerateConfig
+
+__all__ = ["cache_folder", "experiment_datasets", "generated_splits"]
+
+
+def cache_folder() -> Path:
+    """Where generated datasets are cached: ``$KERAS_FWI_CACHE`` or ``~/.cache/keras_fwi``."""
+    return Path(os.environ.get("KERAS_FWI_CACHE", Path.home() / ".cache" / "keras_fwi"))
+
+
+def generated_splits(generate: GenerateConfig, progress: bool = True) -> tuple[Path, Path]:
+    """Generate (once; resumable) the dataset ``generate`` describes; return its train and test split files.
+
+    The folder name is a hash of the settings, so a changed setting never reuses stale files.
+    """
+    from keras_fwi.physics.generate import SURVEYS, generate_dataset
+
+    settings = json.dumps(dataclasses.asdict(generate), sort_keys=True)
+    folder = cache_folder() / "generated" / f"{generate.family}-{hashlib.sha256(settings.encode()).hexdigest()[:12]}"
+    if generate.survey not in SURVEYS:
+        raise ValueError(f"data.generate.survey must be one of {sorted(SURVEYS)}, got {generate.survey!r}")
+    survey = SURVEYS[generate.survey]()
+    if generate.boundary is not None:
+        survey = survey.replace(boundary=generate.boundary)
+    splits = folder / "train.txt", folder / "test.txt"
+    if not all(split.is_file() for split in splits) or not (folder / "complete").is_file():
+        generate_dataset(folder, generate.family, generate.samples, generate.per_file, survey=survey,
+                         seed=generate.seed, test_fraction=generate.test_fraction, resume=True, progress=progress)
+        (folder / "complete").write_text(settings)
+    return splits
+
+
+def experiment_datasets(data: DataConfig, global_batch_size: int, seed: int, data_format: str = "channels_first",
+                        input_context=None, progress: bool = True):
+    """``(train, validation)`` ``tf.data`` pipelines of normalised batches for ``data``.
+
+    ``data.train``/``data.val`` are OpenFWI split files or folders; without ``data.train`` the
+    ``data.generate`` settings make (and cache) a dataset with the package's simulator.
+
+    Raises:
+        ValueError: neither files nor generation settings are given.
+    """
+    from keras_fwi.data import openfwi_dataset
+
+    train, val = data.train, data.val
+    if train is None:
+        if data.generate is None:
+            raise ValueError("the experiment has no training data: set data.train (an OpenFWI split file or "
+                             "folder) or data.generate (simulate a dataset)")
+        train, generated_val = generated_splits(data.generate, progress)
+        val = val or generated_val
+    common = {"dataset": data.dataset, "batch_size": global_batch_size, "sample_temporal": data.sample_temporal,
+              "data_format": data_format}
+    train_ds = openfwi_dataset(train, shuffle=True, seed=seed, horizontal_flip=data.flip, cache=data.cache,
+                               input_context=input_context, **common)
+    val_ds = openfwi_dataset(val, shuffle=False, **common) if val is not None else None
+    return train_ds, val_ds
