@@ -167,9 +167,11 @@ def main(argv=None) -> None:
     print(f"TF {tf.__version__}, torch {torch.__version__}, cores {os.cpu_count()}, {args.files} files x "
           f"{args.samples} samples ({total_gb:.2f} GB), batch {args.batch_size}, {args.rounds} rounds")
     with tempfile.TemporaryDirectory(prefix="keras_fwi_bench_data_") as folder:
-        pairs = write_files(Path(folder), args.files, args.samples)
         rates: dict[str, list[float]] = {}
         for round_index in range(args.rounds):
+            # Fresh files each round: pages an earlier round's pipelines still map cannot be evicted.
+            (Path(folder) / str(round_index)).mkdir()
+            pairs = write_files(Path(folder) / str(round_index), args.files, args.samples)
             round_rates = keras_rates(pairs, args.batch_size)
             round_rates["torch-loader"] = torch_rate(pairs, args.batch_size, args.torch_workers)
             for name, value in round_rates.items():

@@ -170,6 +170,23 @@ def test_data_file_without_model_file_in_a_directory(pairs):
         openfwi_dataset(pairs[0][0].parent, dataset=SMALL)
 
 
+def test_empty_model_folder_means_missing_model_files(tmp_path):
+    write_dataset(tmp_path / "set", files=2, samples=2)
+    (tmp_path / "FlatVel_A" / "model").mkdir(parents=True)
+    (tmp_path / "set").rename(tmp_path / "FlatVel_A" / "data")
+    for model in (tmp_path / "FlatVel_A" / "data").glob("model*.npy"):
+        model.unlink()
+    with pytest.raises(ValueError, match=r"2 file\(s\) have no partner: .*data1\.npy; .*data2\.npy"):
+        openfwi_dataset(tmp_path / "FlatVel_A", dataset=SMALL)
+
+
+def test_split_file_separated_by_spaces(pairs, tmp_path):
+    split = tmp_path / "set" / "train.txt"
+    split.write_text(f"{pairs[0][0].name} {pairs[0][1].name}\n")
+    with pytest.raises(ValueError, match=r"train\.txt, line 1: separate the data and model paths with a TAB"):
+        openfwi_dataset(split, dataset=SMALL)
+
+
 def test_data_file_without_model_file_in_a_list(pairs):
     with pytest.raises(ValueError, match=r"source\[1\] \(.*data2\.npy\) is a data file without its model file"):
         openfwi_dataset([pairs[0], pairs[1][0]], dataset=SMALL)

@@ -81,6 +81,14 @@ def test_file_level_sharding(pairs):
     assert ds.options().experimental_distribute.auto_shard_policy == tf.data.experimental.AutoShardPolicy.OFF
 
 
+def test_distribute_datasets_from_function(pairs):
+    strategy = tf.distribute.get_strategy()
+    dist = strategy.distribute_datasets_from_function(
+        lambda ctx: openfwi_dataset(pairs, dataset=SMALL, input_context=ctx, shuffle=False,
+                                    batch_size=ctx.get_per_replica_batch_size(5)))
+    assert sum(int(seismic.shape[0]) for seismic, _ in dist) == 15
+
+
 def test_sharding_refuses_more_shards_than_files(pairs):
     with pytest.raises(ValueError, match="cannot shard 3 file\\(s\\) 4 ways"):
         openfwi_dataset(pairs, dataset=SMALL, num_shards=4)

@@ -17,6 +17,7 @@ import keras_fwi
 # Module names under keras_fwi.cli, in the order `keras_fwi --help` lists them.
 SUBCOMMANDS = (
     "models",
+    "datasets",
     "import_torch",
     "train",
     "generate",

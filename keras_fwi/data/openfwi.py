@@ -20,7 +20,7 @@ from keras_fwi.data.presets import DatasetPreset, get_preset
 from keras_fwi.data.sources import FilePair, resolve_sources
 from keras_fwi.data.transforms import seismic_bounds
 
-__all__ = ["openfwi_dataset"]
+__all__ = ["check_openfwi_files", "openfwi_dataset"]
 
 _CACHE_READ_CHUNK = 16  # samples per read while filling the in-memory cache
 
@@ -65,6 +65,24 @@ def _open_and_check(pairs: list[FilePair], preset: DatasetPreset, check_values: 
     if check_values == "scan":
         checks.scan_values(jobs)
     return seismic, (velocity or None)
+
+
+def check_openfwi_files(source, *, dataset: str | DatasetPreset, labels: bool | None = None) -> dict:
+    """Run every check ``openfwi_dataset`` runs (headers and all values) without building a pipeline.
+
+    Args:
+        source, dataset, labels: as for ``openfwi_dataset``.
+
+    Returns:
+        ``{"files": int, "samples": int, "labelled": bool}``.
+
+    Raises:
+        FileNotFoundError, ValueError: the first problem found, as ``openfwi_dataset`` raises it.
+    """
+    preset = get_preset(dataset)
+    pairs = resolve_sources(source, labels)
+    seismic, velocity = _open_and_check(pairs, preset, "scan")
+    return {"files": len(pairs), "samples": int(sum(a.shape[0] for a in seismic)), "labelled": velocity is not None}
 
 
 def _check_flip_geometry(preset: DatasetPreset) -> None:
@@ -151,7 +169,10 @@ def openfwi_dataset(source, *, dataset: str | DatasetPreset, batch_size: int = 3
         num_shards, shard_index: explicit file-level sharding: this pipeline reads files
             ``shard_index, shard_index + num_shards, ...`` of the source.
         input_context: a ``tf.distribute.InputContext`` (from ``distribute_datasets_from_function``);
-            shards by file per input pipeline, overriding ``num_shards``/``shard_index``.
+            shards by file per input pipeline, overriding ``num_shards``/``shard_index``. Pass
+            ``batch_size=input_context.get_per_replica_batch_size(global_batch)`` with it. (TF's
+            automatic FILE sharding needs TF's own file readers, so sharding here is explicit; a
+            sharded dataset turns auto-sharding off so tf.distribute does not shard it again.)
         check_values: ``"scan"`` (default) reads every file once before returning and raises
             ``ValueError`` for NaN/Inf or out-of-range velocities; ``"stream"`` checks each batch as it
             is read instead, so a bad value stops iteration with ``tf.errors.InvalidArgumentError``
@@ -176,6 +197,10 @@ def openfwi_dataset(source, *, dataset: str | DatasetPreset, batch_size: int = 3
     Example:
         >>> ds = openfwi_dataset("flatvel_a_train.txt", dataset="flatvel-a", batch_size=64, seed=0)
         >>> model.fit(ds, epochs=120)
+        >>> strategy = tf.distribute.MirroredStrategy()       # one pipeline per worker, whole files each
+        >>> dist = strategy.distribute_datasets_from_function(lambda ctx: openfwi_dataset(
+        ...     "flatvel_a_train.txt", dataset="flatvel-a", input_context=ctx, seed=0,
+        ...     batch_size=ctx.get_per_replica_batch_size(256)))
     """
     preset = get_preset(dataset)
     batch_size = positive_int("batch_size", batch_size)

@@ -55,6 +55,9 @@ def _read_split_file(split_file: Path) -> list[tuple[Path, Path | None]]:
         if not text or text.startswith("#"):
             continue
         fields = [field.strip() for field in text.split("\t") if field.strip()]
+        if len(fields) == 1 and re.fullmatch(r"\S+\.npy\s+\S+\.npy", text):
+            raise ValueError(f"{split_file}, line {number}: separate the data and model paths with a TAB, as "
+                             f"OpenFWI's split files do, not spaces: {text!r}")
         if len(fields) > 2:
             raise ValueError(f"{split_file}, line {number}: expected 'data.npy' or 'data.npy<TAB>model.npy', "
                              f"got {len(fields)} tab-separated fields: {text!r}")
@@ -88,7 +91,9 @@ def _scan_directory(folder: Path) -> list[tuple[Path, Path | None]]:
         raise FileNotFoundError(f"no seismic .npy files found in {folder} (looked for data<i>.npy, seis<...>.npy "
                                 f"and *_data<i>.npy there and in data/ and seis/ subfolders)")
     keys = sorted(seismic, key=_natural_key)
-    if not velocity:
+    # A model/ or vel/ folder says the set is labelled even if it is empty: unlabelled only when
+    # nothing suggests velocity files should be there.
+    if not velocity and not any((folder / name).is_dir() for name in ("model", "vel")):
         return [(seismic[key], None) for key in keys]
     orphans = [str(seismic[key]) for key in keys if key not in velocity]
     orphans += [f"{velocity[key]} (model file without a data file)" for key in velocity if key not in seismic]

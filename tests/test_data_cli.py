@@ -1,0 +1,28 @@
+"""``keras_fwi datasets``: the preset table, and --check running the pipeline's checks on files."""
+
+import numpy as np
+
+from data_files import write_pair
+from keras_fwi.cli import main
+from keras_fwi.data import get_preset
+
+
+def test_lists_every_preset(capsys):
+    assert main(["datasets"]) == 0
+    out = capsys.readouterr().out
+    assert "flatvel-a" in out and "fcnvmb-seg-salt" in out and "-29.04 .. 57.03" in out and "1-120 / 121-134" in out
+
+
+def test_check_passes_and_fails_with_one_line(tmp_path, capsys):
+    data, model = write_pair(tmp_path, 1, samples=2, preset=get_preset("flatvel-a"))
+    assert main(["datasets", "--check", str(tmp_path), "--dataset", "flatvel-a"]) == 0
+    assert "1 file(s), 2 labelled samples, all checks passed" in capsys.readouterr().out
+    velocity = np.load(model)
+    velocity[1, 0, 0, 0] = np.inf
+    np.save(model, velocity)
+    assert main(["datasets", "--check", str(tmp_path), "--dataset", "flatvel-a"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("keras_fwi datasets: error: ") and "model1.npy, sample 1: velocity map contains Inf" in err
+    assert len(err.splitlines()) == 1
+    assert main(["datasets", "--check", str(tmp_path)]) == 2
+    assert "--check needs --dataset NAME" in capsys.readouterr().err
