@@ -9,6 +9,7 @@ import numpy as np
 
 from keras_fwi._validation import positive_int
 from keras_fwi.export import convert as _convert
+from keras_fwi.export import graph_passes as _graph_passes
 from keras_fwi.export import metadata as _metadata
 from keras_fwi.export import verify as _verify
 from keras_fwi.export.normalization import Normalization, add_raw_io
@@ -73,7 +74,9 @@ def export_onnx(model_or_path, out: str | os.PathLike, *, opset: int = DEFAULT_O
     model, source = _convert.load_source(model_or_path)
     model = _convert.float32_copy(model)
     in_shape, out_shape = _convert.openfwi_shapes(model)
-    proto = _convert.convert(model, opset)
+    if check_seismic is not None:
+        check_seismic = _check_samples(check_seismic, in_shape)
+    proto = _graph_passes.optimize(_convert.convert(model, opset))
     if fp16:
         proto = _to_float16(proto)
     if raw_io:
@@ -156,7 +159,7 @@ def _parity(proto, model, in_shape, bound, normalization, raw_io, check_seismic)
         rng = np.random.default_rng(0)
         raw_batches.append(rng.uniform(normalization.data_min, normalization.data_max, (2, *in_shape)))
     if check_seismic is not None:
-        raw_batches.append(_check_samples(check_seismic, in_shape))
+        raw_batches.append(check_seismic)
     diffs = [] if raw_io else [_verify.check_parity(proto, keras_predict, _verify.random_seismic(in_shape), bound)]
     for raw in raw_batches:
         raw = np.asarray(raw, dtype=np.float32)

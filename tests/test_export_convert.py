@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 import onnxruntime
 import pytest
-from export_support import FLATVEL_A, SMALL_WIDTHS, calibrated, small_fcnvmb, small_inversionnet
+from export_support import FLATVEL_A, SMALL_WIDTHS, calibrated, raw_seismic, small_fcnvmb, small_inversionnet
 
 import keras_fwi
 from keras_fwi.export import Normalization, ParityError, export_onnx, read_metadata
@@ -31,7 +31,7 @@ def saved_model(small_model, tmp_path_factory):
 def exported(saved_model, tmp_path_factory):
     """The small InversionNet exported from its .keras file, with flatvel-a's constants."""
     out = tmp_path_factory.mktemp("onnx") / "small.onnx"
-    info = export_onnx(saved_model, out, dataset="flatvel-a")
+    info = export_onnx(saved_model, out, dataset="flatvel-a", check_seismic=raw_seismic((5, 1000, 70), batch=2))
     return out, info
 
 
@@ -55,6 +55,7 @@ def test_graph_has_openfwi_io_a_symbolic_batch_and_no_transposes(exported):
     assert seismic.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
     assert "Transpose" not in op_types(path)
     assert "BatchNormalization" not in op_types(path)  # folded into the convolutions by tf2onnx
+    assert "ConvTranspose" not in op_types(path)  # rewritten by graph_passes (MatMul, sub-pixel Conv)
 
 
 def test_matches_keras_on_new_inputs_and_batch_sizes(exported, small_model):

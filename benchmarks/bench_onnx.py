@@ -1,0 +1,111 @@
+"""Inference throughput: the exported ONNX InversionNet in onnxruntime against Keras ``predict`` and the
+PyTorch InversionNet in eager mode, in one process, on the same inputs.
+
+The full-width network (24.4 M parameters) gets the same weights in all three (the PyTorch model's,
+copied into Keras with ``keras_fwi.models.torch_import``; outputs are checked to agree), and each
+call predicts one batch of 16 normalised samples. The ONNX file is written by
+``keras_fwi.export.export_onnx`` and run by ``keras_fwi.export.Predictor`` on the CPU, exactly as a
+user gets them. Rounds alternate the runners, so load from other processes on a shared machine hits
+them alike; ratios are medians over rounds of (onnxruntime samples/s) / (peer samples/s) measured in
+the same round.
+
+Usage:
+    python benchmarks/bench_onnx.py --rounds 7 --batch-size 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+
+def build_models():
+    """PyTorch reference InversionNet (eval mode) and the Keras one with its weights."""
+    import torch
+
+    import keras_fwi.models
+    from keras_fwi.models.torch_import import assign_torch_weights
+    from keras_fwi.models.torch_reference import InversionNet
+
+    torch.manual_seed(0)
+    reference = InversionNet().eval()
+    with torch.no_grad():  # non-trivial BatchNorm statistics, so the outputs are not all ~0
+        for module in reference.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.1, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
+    model = keras_fwi.models.inversionnet()
+    state = {key: value.numpy() for key, value in reference.state_dict().items()}
+    assign_torch_weights(model, state, "inversionnet")
+    return reference, model
+
+
+def time_call(call) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads (default: ORT's)")
+    args = parser.parse_args()
+
+    import torch
+
+    from keras_fwi.export import Predictor, export_onnx
+
+    reference, model = build_models()
+    seismic = np.random.default_rng(0).uniform(-1, 1, (args.batch_size, 5, 1000, 70)).astype("float32")
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "inversionnet.onnx")
+        started = time.perf_counter()
+        export_onnx(model, path)
+        export_s = time.perf_counter() - started
+        predictor = Predictor(path, providers=["cpu"], batch_size=args.batch_size, threads=args.threads)
+
+    seismic_torch = torch.from_numpy(seismic)
+
+    def run_torch():
+        with torch.inference_mode():
+            return reference(seismic_torch).numpy()
+
+    runners = {
+        "onnxruntime": lambda: predictor.predict(seismic),
+        "keras-predict": lambda: model.predict(seismic, batch_size=args.batch_size, verbose=0),
+        "torch-eager": run_torch,
+    }
+    outputs = {name: run() for name, run in runners.items()}  # also the first warm-up call
+    agreement = {name: float(np.max(np.abs(out - outputs["torch-eager"]))) for name, out in outputs.items()}
+    for _ in range(args.warmup - 1):
+        for run in runners.values():
+            run()
+
+    seconds = {name: [] for name in runners}
+    for _ in range(args.rounds):
+        for name, run in runners.items():
+            seconds[name].append(time_call(run))
+    rates = {name: [args.batch_size / s for s in times] for name, times in seconds.items()}
+
+    print(f"InversionNet 5x1000x70 -> 70x70, batch {args.batch_size}, {args.rounds} rounds, torch threads "
+          f"{torch.get_num_threads()}, onnxruntime threads {args.threads or 'default'}; export took {export_s:.1f} s")
+    print(f"max abs difference to PyTorch: " + ", ".join(f"{k} {v:.2e}" for k, v in agreement.items()))
+    for name, values in rates.items():
+        print(f"{name:14s} {statistics.median(values):7.2f} samples/s (min {min(values):.2f}, max {max(values):.2f})")
+    for peer in ("keras-predict", "torch-eager"):
+        ratios = [ort / other for ort, other in zip(rates["onnxruntime"], rates[peer])]
+        print(f"onnxruntime / {peer}: {statistics.median(ratios):.2f}x (median of per-round ratios)")
+
+
+if __name__ == "__main__":
+    main()
