@@ -18,16 +18,16 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 
 import numpy as np
 import tensorflow as tf
 
+from keras_fwi._validation import positive_int
+from keras_fwi.physics.propagate import make_propagator
 from keras_fwi.physics.survey import Survey
 
 __all__ = ["damping_profile", "simulate"]
-
-_C1, _C2, _C3 = -2.5, 4.0 / 3.0, -1.0 / 12.0
-
 
 def damping_profile(survey: Survey) -> np.ndarray:
     """``(d / a)^2`` on the extended grid, shape (nz + 2 boundary, nx + 2 boundary), float64.
@@ -66,12 +66,15 @@ def _as_velocity(velocity, survey: Survey) -> tf.Tensor:
     return velocity
 
 
-def simulate(velocity, survey: Survey) -> tf.Tensor:
+def simulate(velocity, survey: Survey, parallel: int | None = None) -> tf.Tensor:
     """Shot gathers for each velocity model, by OpenFWI's finite-difference scheme.
 
     Args:
         velocity: array or tensor, (batch, nz, nx) or (batch, 1, nz, nx), in m/s.
         survey: ``Survey``, geometry, time sampling, boundary width and free surface.
+        parallel: int, how many XLA programs run side by side, each on a share of the models (or of
+            the shots when there are fewer models). XLA runs one program on one CPU core, so the
+            default is the number of usable CPU cores, or 1 when TensorFlow sees a GPU.
 
     Returns:
         float32 tensor (batch, shots, nt, receivers): pressure at the receivers, in OpenFWI's units.
@@ -85,65 +88,56 @@ def simulate(velocity, survey: Survey) -> tf.Tensor:
         >>> seismic = simulate(np.full((2, 70, 70), 3000.0), survey)   # (2, 5, 1000, 70)
     """
     velocity = _as_velocity(velocity, survey)
-    return _compiled(survey)(velocity)
+    if parallel is None:
+        parallel = 1 if tf.config.list_logical_devices("GPU") else len(os.sched_getaffinity(0))
+    parallel = positive_int("parallel", parallel)
+    batch = velocity.shape[0]
+    if parallel == 1 or (batch is not None and batch == 1 and survey.shots == 1):
+        return _compiled(survey, tuple(range(survey.shots)))(velocity)
+    return _split_run(survey, parallel)(velocity)
 
 
 @functools.lru_cache(maxsize=16)
-def _compiled(survey: Survey):
-    """One XLA-compiled simulator per survey (the survey's arrays are baked in as constants)."""
-    nbc, nt, dt, dx = survey.boundary, survey.nt, survey.dt, survey.dx
+def _split_run(survey: Survey, parallel: int):
+    """A graph that runs ``parallel`` compiled programs on disjoint models (or shots) concurrently;
+    TensorFlow's inter-op threads execute independent XLA launches at the same time."""
+
+    @tf.function
+    def run(velocity):
+        batch = velocity.shape[0]
+        if batch is not None and batch >= parallel:
+            sizes = [batch // parallel + (i < batch % parallel) for i in range(parallel)]
+            everything = _compiled(survey, tuple(range(survey.shots)))
+            return tf.concat([everything(part) for part in tf.split(velocity, sizes)], axis=0)
+        groups = np.array_split(np.arange(survey.shots), min(parallel, survey.shots))
+        return tf.concat([_compiled(survey, tuple(int(s) for s in group))(velocity) for group in groups], axis=1)
+
+    return run
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(survey: Survey, shots: tuple):
+    """The simulator for one survey and shot subset: velocity -> coefficients -> XLA time loop."""
+    nbc, dt, dx = survey.boundary, survey.dt, survey.dx
     height, width = survey.nz + 2 * nbc, survey.nx + 2 * nbc
     rows = np.clip(np.arange(height) - nbc, 0, survey.nz - 1)
     cols = np.clip(np.arange(width) - nbc, 0, survey.nx - 1)
     damping_shape = tf.constant(damping_profile(survey) * dt, tf.float32)
     kappa_scale = 3.0 * math.log(1e7) / (2.0 * (nbc - 1) * dx)
-    wavelet = tf.constant(survey.wavelet(), tf.float32)
-    # One-hot source map per shot, so injection is a fused multiply-add in the update.
-    source_map = np.zeros((survey.shots, height, width), np.float32)
-    source_map[np.arange(survey.shots), np.add(survey.source_z, nbc), np.add(survey.source_x, nbc)] = 1.0
-    source_map = tf.constant(source_map)
-    receiver_index = tf.constant((np.add(survey.receiver_z, nbc) * width
-                                  + np.add(survey.receiver_x, nbc)).astype(np.int32))
-    free_surface_row = nbc if survey.free_surface else None
+    source_cells = ((np.asarray(survey.source_z)[list(shots)] + nbc) * width
+                    + np.asarray(survey.source_x)[list(shots)] + nbc)
+    receiver_cells = (np.add(survey.receiver_z, nbc) * width + np.add(survey.receiver_x, nbc))
+    propagate = make_propagator(survey.wavelet(), source_cells, receiver_cells, (height, width),
+                                nbc if survey.free_surface else None)
 
-    @tf.function(jit_compile=True, reduce_retracing=True)
+    @tf.function
     def run(velocity):
         batch = tf.shape(velocity)[0]
-        v = tf.gather(tf.gather(velocity, rows, axis=1), cols, axis=2)[:, None]  # (batch, 1, H, W)
+        v = tf.gather(tf.gather(velocity, rows, axis=1), cols, axis=2)  # (batch, H, W), edges replicated
         v_min = tf.reduce_min(velocity, axis=[1, 2])[:, None, None, None]
         kappa_dt = kappa_scale * v_min * damping_shape
-        alpha = tf.square(v * (dt / dx))
-        temp1 = 2.0 + 2.0 * _C1 * alpha - kappa_dt
-        temp2 = 1.0 - kappa_dt
-        source = tf.square(v * dt) * source_map  # (batch, shots, H, W)
-        zeros = tf.zeros([batch, survey.shots, height, width], tf.float32)
-
-        def step(t, p0, p1, records):
-            padded = tf.pad(p1, [[0, 0], [0, 0], [2, 2], [2, 2]])
-            near = (padded[:, :, 1:-3, 2:-2] + padded[:, :, 3:-1, 2:-2]
-                    + padded[:, :, 2:-2, 1:-3] + padded[:, :, 2:-2, 3:-1])
-            far = (padded[:, :, :-4, 2:-2] + padded[:, :, 4:, 2:-2]
-                   + padded[:, :, 2:-2, :-4] + padded[:, :, 2:-2, 4:])
-            p = temp1 * p1 - temp2 * p0 + alpha * (_C2 * near + _C3 * far) + source * wavelet[t]
-            if free_surface_row is not None:
-                p = _free_surface(p, free_surface_row)
-            flat = tf.reshape(p, [batch, survey.shots, height * width])
-            records = records.write(t, tf.gather(flat, receiver_index, axis=2))
-            return t + 1, p1, p, records
-
-        records = tf.TensorArray(tf.float32, size=nt, element_shape=[None, survey.shots, survey.receivers])
-        _, _, _, records = tf.while_loop(lambda t, *_: t < nt, step, (0, zeros, zeros, records),
-                                         maximum_iterations=nt)
-        return tf.transpose(records.stack(), [1, 2, 0, 3])  # (batch, shots, nt, receivers)
+        alpha = tf.square(v[:, None] * (dt / dx))
+        source_amplitude = tf.square(tf.gather(tf.reshape(v, [batch, height * width]), source_cells, axis=1) * dt)
+        return propagate(alpha, kappa_dt, source_amplitude)
 
     return run
-
-
-def _free_surface(p: tf.Tensor, row: int) -> tf.Tensor:
-    """Zero pressure at ``row`` by odd mirroring: rows row-1, row-2 hold -p at row+1, row+2 (the
-    stencil reaches two cells), rows above those are zero."""
-    shape = tf.shape(p)
-    above = tf.zeros([shape[0], shape[1], row - 2, shape[3]], p.dtype)
-    image = -tf.reverse(p[:, :, row + 1:row + 3], axis=[2])
-    surface = tf.zeros_like(p[:, :, row:row + 1])
-    return tf.concat([above, image, surface, p[:, :, row + 1:]], axis=2)

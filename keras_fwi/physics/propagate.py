@@ -1,0 +1,150 @@
+"""The time-stepping kernel of ``simulate`` and its adjoint, each one XLA program.
+
+On the extended grid, with ``L`` the symmetric neighbour stencil (4/3 at distance 1, -1/12 at
+distance 2, zero outside the grid) and ``F`` the optional free-surface projection, each step is
+
+    p[n+1] = F( (2 - 5 alpha - K) p[n] - (1 - K) p[n-1] + alpha L p[n] + e_s a w[n] ),
+
+and sample ``n`` of the data is ``p[n+1]`` at the receivers. The adjoint runs the same recursion
+backwards in time with the transposed operators. TensorFlow's own while-loop gradients cannot cross
+the XLA boundary, and they would keep every intermediate; this gradient re-runs the forward pass
+storing only the wavefields, then runs the adjoint, so plain ``simulate`` calls store nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+__all__ = ["make_propagator"]
+
+_C1, _C2, _C3 = -2.5, 4.0 / 3.0, -1.0 / 12.0
+
+
+def _stencil(p: tf.Tensor) -> tf.Tensor:
+    """``L p`` for p (batch, shots, H, W): weighted neighbour sums, zero beyond the grid."""
+    padded = tf.pad(p, [[0, 0], [0, 0], [2, 2], [2, 2]])
+    near = (padded[:, :, 1:-3, 2:-2] + padded[:, :, 3:-1, 2:-2]
+            + padded[:, :, 2:-2, 1:-3] + padded[:, :, 2:-2, 3:-1])
+    far = (padded[:, :, :-4, 2:-2] + padded[:, :, 4:, 2:-2]
+           + padded[:, :, 2:-2, :-4] + padded[:, :, 2:-2, 4:])
+    return _C2 * near + _C3 * far
+
+
+def _free_surface(p: tf.Tensor, row: int) -> tf.Tensor:
+    """``F``: zero pressure at ``row`` by odd mirroring; rows row-1, row-2 hold -p at row+1, row+2
+    (the stencil reaches two cells) and rows above are zero."""
+    shape = tf.shape(p)
+    above = tf.zeros([shape[0], shape[1], row - 2, shape[3]], p.dtype)
+    image = -tf.reverse(p[:, :, row + 1:row + 3], axis=[2])
+    return tf.concat([above, image, tf.zeros_like(p[:, :, row:row + 1]), p[:, :, row + 1:]], axis=2)
+
+
+def _free_surface_adjoint(g: tf.Tensor, row: int) -> tf.Tensor:
+    """``F^T``: rows at and above ``row`` vanish; the mirrored rows send -g back to row+1, row+2."""
+    shape = tf.shape(g)
+    reflected = g[:, :, row + 1:row + 3] - tf.reverse(g[:, :, row - 2:row], axis=[2])
+    return tf.concat([tf.zeros([shape[0], shape[1], row + 1, shape[3]], g.dtype), reflected,
+                      g[:, :, row + 3:]], axis=2)
+
+
+def make_propagator(wavelet: np.ndarray, source_cells: np.ndarray, receiver_cells: np.ndarray,
+                    shape: tuple[int, int], free_surface_row: int | None):
+    """Return ``propagate(alpha, kappa_dt, source_amplitude) -> records``, differentiable.
+
+    Args:
+        wavelet: (nt,) source time function.
+        source_cells, receiver_cells: (shots,), (receivers,) flat indices into the extended grid.
+        shape: (H, W), the extended grid.
+        free_surface_row: row of the free surface on the extended grid, or None.
+
+    The returned function takes alpha and kappa_dt (batch, 1, H, W) and source_amplitude
+    (batch, shots), all float32, and returns records (batch, shots, nt, receivers).
+    """
+    height, width = shape
+    nt, n_shots, n_receivers = len(wavelet), len(source_cells), len(receiver_cells)
+    wavelet = tf.constant(wavelet, tf.float32)
+    source_cells = tf.constant(np.asarray(source_cells, np.int32))
+    receiver_cells = tf.constant(np.asarray(receiver_cells, np.int32))
+
+    def project(p):
+        return p if free_surface_row is None else _free_surface(p, free_surface_row)
+
+    def project_adjoint(g):
+        return g if free_surface_row is None else _free_surface_adjoint(g, free_surface_row)
+
+    def source_index(batch):
+        """scatter_nd indices (batch * shots, 4) of each shot's source cell."""
+        return tf.stack([tf.repeat(tf.range(batch), n_shots), tf.tile(tf.range(n_shots), [batch]),
+                         tf.tile(source_cells // width, [batch]), tf.tile(source_cells % width, [batch])], axis=1)
+
+    def receive(p):
+        return tf.gather(tf.reshape(p, [tf.shape(p)[0], n_shots, height * width]), receiver_cells, axis=2)
+
+    def forward(alpha, kappa_dt, source_amplitude, keep_fields):
+        batch = tf.shape(alpha)[0]
+        temp1, temp2 = 2.0 + 2.0 * _C1 * alpha - kappa_dt, 1.0 - kappa_dt
+        index, amplitude = source_index(batch), tf.reshape(source_amplitude, [-1])
+        zeros = tf.zeros([batch, n_shots, height, width], tf.float32)
+        fields = tf.TensorArray(tf.float32, size=nt if keep_fields else 0, dynamic_size=False)
+
+        def step(t, p0, p1, records, fields):
+            p = temp1 * p1 - temp2 * p0 + alpha * _stencil(p1)
+            # Scatter, not a dense per-shot source map: that would cost one more full read per step.
+            p = project(tf.tensor_scatter_nd_add(p, index, amplitude * wavelet[t]))
+            if keep_fields:
+                fields = fields.write(t, p)
+            return t + 1, p1, p, records.write(t, receive(p)), fields
+
+        records = tf.TensorArray(tf.float32, size=nt, element_shape=[None, n_shots, n_receivers])
+        _, _, _, records, fields = tf.while_loop(lambda t, *_: t < nt, step, (0, zeros, zeros, records, fields),
+                                                 maximum_iterations=nt)
+        return tf.transpose(records.stack(), [1, 2, 0, 3]), (fields.stack() if keep_fields else None)
+
+    @tf.function(jit_compile=True)
+    def forward_records(alpha, kappa_dt, source_amplitude):
+        return forward(alpha, kappa_dt, source_amplitude, keep_fields=False)[0]
+
+    @tf.function(jit_compile=True)
+    def backward(d_records, alpha, kappa_dt, source_amplitude):
+        """Gradients of sum(d_records * records) with respect to (alpha, kappa_dt, source_amplitude)."""
+        _, fields = forward(alpha, kappa_dt, source_amplitude, keep_fields=True)  # fields[n] = p[n+1]
+        batch = tf.shape(alpha)[0]
+        temp1, temp2 = 2.0 + 2.0 * _C1 * alpha - kappa_dt, 1.0 - kappa_dt
+        d_records = tf.transpose(d_records, [2, 0, 1, 3])  # (nt, batch, shots, receivers)
+        receiver_index = tf.stack([tf.repeat(tf.range(batch), n_shots * n_receivers),
+                                   tf.tile(tf.repeat(tf.range(n_shots), n_receivers), [batch]),
+                                   tf.tile(receiver_cells, [batch * n_shots])], axis=1)
+        index = source_index(batch)
+        zeros = tf.zeros([batch, n_shots, height, width], tf.float32)
+
+        def field(n):  # p[n], zero before the start
+            return tf.cond(n >= 1, lambda: fields[tf.maximum(n - 1, 0)], lambda: zeros)
+
+        def step(i, b1, b2, g_alpha, g_kappa, g_source):
+            m = nt - i  # adjoint of p[m], from b1 = dJ/draw[m+1] and b2 = dJ/draw[m+2]
+            injected = tf.reshape(tf.scatter_nd(receiver_index, tf.reshape(d_records[m - 1], [-1]),
+                                                [batch, n_shots, height * width]), tf.shape(zeros))
+            a = injected + temp1 * b1 + _stencil(alpha * b1) - temp2 * b2
+            b = project_adjoint(a)  # dJ/draw[m]
+            previous, before = field(m - 1), field(m - 2)
+            g_alpha += b * (_stencil(previous) + 2.0 * _C1 * previous)
+            g_kappa += b * (before - previous)
+            g_source += tf.reshape(tf.gather_nd(b, index), [batch, n_shots]) * wavelet[m - 1]
+            return i + 1, b, b1, g_alpha, g_kappa, g_source
+
+        init = (0, zeros, zeros, zeros, zeros, tf.zeros([batch, n_shots], tf.float32))
+        _, _, _, g_alpha, g_kappa, g_source = tf.while_loop(lambda i, *_: i < nt, step, init, maximum_iterations=nt)
+        return (tf.reduce_sum(g_alpha, axis=1, keepdims=True), tf.reduce_sum(g_kappa, axis=1, keepdims=True),
+                g_source)
+
+    @tf.custom_gradient
+    def propagate(alpha, kappa_dt, source_amplitude):
+        records = forward_records(alpha, kappa_dt, source_amplitude)
+
+        def gradient(d_records):
+            return backward(d_records, alpha, kappa_dt, source_amplitude)
+
+        return records, gradient
+
+    return propagate

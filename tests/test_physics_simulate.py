@@ -1,0 +1,155 @@
+"""simulate: analytic 2-D solution, reciprocity, absorbing boundary, gradients, errors, free surface.
+
+Grids are small (a few thousand cells, a few hundred steps) so the file runs in well under a minute.
+"""
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_fwi.physics import Survey, simulate
+
+
+def _survey(n=40, nt=200, source=(20, 20), receivers=((20, 23),), boundary=20, **changes):
+    fields = dict(nz=n, nx=n, dx=10.0, nt=nt, dt=1e-3, frequency=15.0, source_z=[source[0]], source_x=[source[1]],
+                  receiver_z=[r[0] for r in receivers], receiver_x=[r[1] for r in receivers], boundary=boundary)
+    fields.update(changes)
+    return Survey(**fields)
+
+
+def _analytic(survey: Survey, velocity: float, offsets_m: np.ndarray) -> np.ndarray:
+    """2-D Green's function convolved with the Ricker, for the scheme's source scaling.
+
+    The scheme solves p_tt - v^2 lap p = v^2 dx^2 w(t) delta(x), whose solution is
+    p(r, t) = dx^2 / (2 pi) * integral_0^inf w(t - (r / v) cosh u) du; sample n records t = (n + 1) dt.
+    """
+    half = math.floor(1.1 / (survey.frequency * survey.dt))
+    t = (np.arange(survey.nt) + 1) * survey.dt
+    u = np.linspace(0.0, 8.0, 40001)
+    out = np.zeros((len(offsets_m), survey.nt))
+    for i, r in enumerate(offsets_m):
+        lag = t[:, None] - (r / velocity) * np.cosh(u)[None, :] - half * survey.dt
+        arg = (math.pi * survey.frequency * lag) ** 2
+        w = np.where(lag > -half * survey.dt, (1 - 2 * arg) * np.exp(-arg), 0.0)
+        out[i] = survey.dx ** 2 / (2 * math.pi) * np.trapezoid(w, u, axis=1)
+    return out
+
+
+def test_homogeneous_medium_matches_analytic_greens_function():
+    velocity = 2000.0
+    offsets = np.arange(3, 9)  # near offsets, 30-80 m, along x
+    survey = _survey(receivers=[(20, 20 + k) for k in offsets])
+    seismic = simulate(np.full((1, 40, 40), velocity), survey).numpy()[0, 0].T  # (receivers, nt)
+    expected = _analytic(survey, velocity, offsets * survey.dx)
+    # Up to 170 ms: the direct wave has passed, echoes from the boundary's outer edge come later.
+    window = slice(0, 170)
+    for got, want in zip(seismic, expected):
+        got, want = got[window], want[window]
+        correlation = np.dot(got, want) / np.sqrt(np.dot(got, got) * np.dot(want, want))
+        assert correlation >= 0.99
+        assert np.max(np.abs(got)) == pytest.approx(np.max(np.abs(want)), rel=0.05)
+
+
+def test_reciprocity_swapping_source_and_receiver():
+    rng = np.random.default_rng(3)
+    velocity = 2500.0 + 400.0 * rng.standard_normal((1, 30, 30))
+    a, b = (4, 6), (17, 24)
+    forward = simulate(velocity, _survey(30, 250, source=a, receivers=[b], boundary=10)).numpy()[0, 0, :, 0]
+    backward = simulate(velocity, _survey(30, 250, source=b, receivers=[a], boundary=10)).numpy()[0, 0, :, 0]
+    assert np.max(np.abs(forward)) > 1e-3
+    np.testing.assert_allclose(forward, backward, atol=1e-4 * np.max(np.abs(forward)))
+
+
+def test_absorbing_boundary_reflects_little_energy():
+    """Against a grid so large that nothing comes back in time, the 20-cell layer returns < 2 % of the
+    energy at receivers 6 cells from its inner edge after the direct wave (OpenFWI's 120 returns less)."""
+    nt, velocity = 300, 2500.0
+    small = _survey(30, nt, source=(15, 15), receivers=[(15, 15 + k) for k in (-9, 0, 9)], boundary=20)
+    pad = 60
+    big = _survey(30 + 2 * pad, nt, source=(15 + pad, 15 + pad),
+                  receivers=[(15 + pad, 15 + pad + k) for k in (-9, 0, 9)], boundary=20)
+    near = simulate(np.full((1, 30, 30), velocity), small).numpy()[0, 0]
+    far = simulate(np.full((1, 150, 150), velocity), big).numpy()[0, 0]
+    reflected = near - far
+    ratio = np.sum(reflected ** 2) / np.sum(far ** 2)
+    assert ratio < 0.02
+    assert np.sum(far ** 2) > 0
+
+
+def test_gradient_matches_finite_differences():
+    rng = np.random.default_rng(0)
+    velocity = 2200.0 + 300.0 * rng.random((1, 16, 16))
+    velocity[0, 0, 0] = 1800.0  # a clear minimum, so the damping's v_min stays put under perturbation
+    survey = _survey(16, 150, source=(1, 8), receivers=[(1, k) for k in range(16)], boundary=8)
+    weights = tf.constant(rng.standard_normal((1, 1, 150, 16)), tf.float32)
+    direction = rng.standard_normal((1, 16, 16))
+    direction[0, 0, 0] = 0.0
+
+    def loss(v):
+        return tf.reduce_sum(simulate(v, survey, parallel=1) * weights)
+
+    v = tf.Variable(velocity, dtype=tf.float32)
+    with tf.GradientTape() as tape:
+        value = loss(v)
+    gradient = tape.gradient(value, v).numpy()
+    step = 2.0  # m/s
+    numeric = (loss(velocity + step * direction) - loss(velocity - step * direction)).numpy() / (2 * step)
+    analytic = float(np.sum(gradient * direction))
+    assert analytic == pytest.approx(numeric, rel=0.02)
+    assert abs(analytic) > 0
+
+
+def test_parallel_split_matches_single_program_and_differentiates():
+    velocity = np.stack([np.full((16, 16), 2000.0), np.full((16, 16), 3000.0), np.full((16, 16), 2500.0)])
+    survey = _survey(16, 80, source=(1, 8), receivers=[(1, k) for k in range(16)], boundary=6,
+                     source_z=[1, 1, 1], source_x=[0, 8, 15])
+    single = simulate(velocity, survey, parallel=1).numpy()
+    # Separate XLA programs may fuse differently, so only float32 rounding may differ.
+    tolerance = 1e-5 * np.max(np.abs(single))
+    np.testing.assert_allclose(simulate(velocity, survey, parallel=2).numpy(), single, rtol=0, atol=tolerance)
+    np.testing.assert_allclose(simulate(velocity[:1], survey, parallel=2).numpy(), single[:1], atol=tolerance)
+    v = tf.Variable(velocity[:1], dtype=tf.float32)
+    grads = []
+    for parallel in (1, 2):
+        with tf.GradientTape() as tape:
+            value = tf.reduce_sum(simulate(v, survey, parallel=parallel) ** 2)
+        grads.append(tape.gradient(value, v).numpy())
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-4, atol=1e-6 * np.max(np.abs(grads[0])))
+
+
+def test_openfwi_model_layout_is_accepted():
+    survey = _survey(16, 20, source=(1, 8), receivers=[(1, 3)], boundary=4)
+    velocity = np.full((2, 1, 16, 16), 2000.0, np.float32)
+    assert simulate(velocity, survey).shape == (2, 1, 20, 1)
+
+
+@pytest.mark.parametrize("velocity, message", [
+    (np.full((1, 16, 15), 2000.0), r"velocity must have shape \(batch, 16, 16\)"),
+    (np.full((16, 16), 2000.0), r"velocity must have shape \(batch, 16, 16\)"),
+    (np.full((1, 16, 16), -1.0), "velocity must be finite and positive"),
+    (np.full((1, 16, 16), np.nan), "velocity must be finite and positive"),
+    (np.full((1, 16, 16), 7000.0), r"unstable time step \(CFL\): max velocity 7000 m/s .* use dt <= "),
+])
+def test_bad_velocity_is_one_clear_error(velocity, message):
+    survey = _survey(16, 20, source=(1, 8), receivers=[(1, 3)], boundary=4)
+    with pytest.raises(ValueError, match=message):
+        simulate(velocity, survey)
+
+
+def test_free_surface_equals_the_method_of_images():
+    """A free surface at the top row acts as a mirror with opposite polarity: the same as a negative
+    image source above a surface that is not there."""
+    velocity, receivers = 2000.0, [(8, k) for k in range(10, 21)]
+    free = _survey(30, 250, source=(5, 15), receivers=receivers, boundary=10, free_surface=True)
+    surface = simulate(np.full((1, 30, 30), velocity), free).numpy()[0, 0]
+    assert np.all(simulate(np.full((1, 30, 30), velocity), free.replace(receiver_z=0)).numpy() == 0)
+    # Twice as deep, the surface at row 30: the real source 5 cells below it and the image 5 above.
+    images = _survey(60, 250, source=(35, 15), receivers=[(38, k) for k in range(10, 21)], boundary=10, nx=30,
+                     source_z=[35, 25], source_x=[15, 15])
+    direct, image = simulate(np.full((1, 60, 30), velocity), images).numpy()[0]
+    expected = direct - image
+    window = slice(0, 200)  # before echoes from the bottom boundary, 22 cells below the receivers
+    np.testing.assert_allclose(surface[window], expected[window], atol=0.01 * np.max(np.abs(expected)))
+    assert np.max(np.abs(image[window])) > 0.3 * np.max(np.abs(direct[window]))  # the ghost matters
