@@ -1,8 +1,9 @@
 """Predict velocity maps for seismic files on disk with a ``Predictor``: the engine of ``keras_fwi predict``.
 
 Inputs are ``.npy`` arrays (one sample ``(shots, time, receivers)`` or many ``(n, shots, time,
-receivers)``), OpenFWI split files, or directories of OpenFWI files (resolved by
-``keras_fwi.data.sources``). Files are memory-mapped and predicted in batches, so a 500-sample OpenFWI
+receivers)``), OpenFWI split files, directories of OpenFWI files (resolved by
+``keras_fwi.data.sources``), or SEG-Y files of shot gathers (one sample each, read and resampled by
+``keras_fwi.data.segy`` for the dataset preset's geometry; needs segyio). Files are memory-mapped and predicted in batches, so a 500-sample OpenFWI
 file never sits in memory as float64 or twice. Outputs go to one folder as ``<stem>_velocity.npy``
 (and ``<stem>_velocity.png`` with ``plot=True``); nothing is written beside the inputs, and no
 existing file is replaced without ``overwrite``. TensorFlow-free.
@@ -20,6 +21,7 @@ from keras_fwi.io_utils import atomic_output, refuse_to_clobber
 __all__ = ["predict_files", "seismic_files"]
 
 _PLOT_SAMPLES = 4  # maps per figure: enough to eyeball a file, small enough to read
+SEGY_SUFFIXES = (".sgy", ".segy")
 
 
 def seismic_files(inputs) -> list[Path]:
@@ -41,7 +43,7 @@ def seismic_files(inputs) -> list[Path]:
         raise FileNotFoundError(f"{len(missing)} input(s) not found: {', '.join(missing)}")
     files = []
     for path in inputs:
-        if path.is_file() and path.suffix.lower() == ".npy":
+        if path.is_file() and path.suffix.lower() in (".npy", *SEGY_SUFFIXES):
             files.append(path)
         else:
             files.extend(pair.seismic for pair in resolve_sources(path, labels=False))
@@ -64,7 +66,7 @@ def output_paths(files: list[Path], out_dir: Path, plot: bool) -> list[tuple[Pat
 
 
 def predict_files(predictor, inputs, out_dir: str | os.PathLike, *, plot: bool = False,
-                  overwrite: bool = False, progress: bool = True) -> list[Path]:
+                  overwrite: bool = False, progress: bool = True, dataset: str | None = None) -> list[Path]:
     """Predict every seismic file in ``inputs`` and write ``<stem>_velocity.npy`` files to ``out_dir``.
 
     Args:
@@ -74,6 +76,8 @@ def predict_files(predictor, inputs, out_dir: str | os.PathLike, *, plot: bool =
         plot: also write a PNG of the first maps of each file (needs matplotlib).
         overwrite: replace existing outputs; otherwise refuse before predicting anything.
         progress: show a progress bar over samples (tqdm, on stderr).
+        dataset: preset whose survey geometry and ``dt`` SEG-Y inputs are read for; default: the
+            dataset recorded in the model's metadata.
 
     Returns:
         Paths of the written files.
@@ -98,7 +102,8 @@ def predict_files(predictor, inputs, out_dir: str | os.PathLike, *, plot: bool =
     if existing and not overwrite:
         raise FileExistsError(f"{len(existing)} output(s) already exist: {', '.join(existing)}; pass --overwrite "
                               "(overwrite=True) to replace them")
-    arrays = [open_npy(path) for path in files]
+    arrays = [_read_segy(path, predictor, dataset) if path.suffix.lower() in SEGY_SUFFIXES else open_npy(path)
+              for path in files]
     written = []
     with tqdm(total=sum(_samples(a) for a in arrays), unit="sample", disable=not progress) as bar:
         for path, array, (npy_path, png_path) in zip(files, arrays, targets):
@@ -110,6 +115,18 @@ def predict_files(predictor, inputs, out_dir: str | os.PathLike, *, plot: bool =
                 _plot(velocity, predictor.units, path.name, png_path, overwrite)
                 written.append(png_path)
     return written
+
+
+def _read_segy(path: Path, predictor, dataset: str | None) -> np.ndarray:
+    """One raw sample (shots, time, receivers) from a SEG-Y file, for the preset's geometry."""
+    from keras_fwi.data.segy import read_segy_shots
+
+    normalization = predictor.info.normalization
+    dataset = dataset or (normalization.dataset if normalization is not None else None)
+    if dataset is None:
+        raise ValueError(f"{path}: reading SEG-Y needs the survey's dataset preset (shots, receivers, dt); pass "
+                         "--dataset NAME (dataset=...) or export the model with --dataset")
+    return read_segy_shots(path, dataset=dataset)
 
 
 def _samples(array: np.ndarray) -> int:

@@ -139,3 +139,25 @@ def test_predict_command_never_imports_tensorflow(exported, data, tmp_path):
     """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert "CODE 0 LOADED []" in result.stdout, result.stdout + result.stderr
+
+
+def test_segy_input_is_read_for_the_models_dataset(exported, tmp_path, capsys):
+    segyio = pytest.importorskip("segyio")
+    folder, model = exported
+    gathers = raw_seismic((5, 1000, 70), batch=1, seed=14)[0].transpose(0, 2, 1)  # (shots, receivers, time)
+    spec = segyio.spec()
+    spec.format, spec.samples, spec.tracecount = 5, np.arange(1000), 5 * 70
+    with segyio.create(str(tmp_path / "survey.sgy"), spec) as handle:
+        handle.bin.update({segyio.BinField.Interval: 1000, segyio.BinField.Samples: 1000})
+        for index in range(5 * 70):
+            shot, receiver = divmod(index, 70)
+            handle.header[index] = {segyio.TraceField.FieldRecord: shot + 1, segyio.TraceField.GroupX: 10 * receiver,
+                                    segyio.TraceField.TRACE_SAMPLE_INTERVAL: 1000,
+                                    segyio.TraceField.TRACE_SAMPLE_COUNT: 1000}
+            handle.trace[index] = gathers[shot, receiver]
+    assert main(["predict", "--model", str(folder / "small.onnx"), str(tmp_path / "survey.sgy"), "--out",
+                 str(tmp_path / "s"), "--provider", "cpu", "--quiet"]) == 0
+    from keras_fwi.export import Predictor
+
+    expected = Predictor(folder / "small.onnx", providers=["cpu"]).predict(gathers.transpose(0, 2, 1))
+    np.testing.assert_allclose(np.load(tmp_path / "s" / "survey_velocity.npy"), expected, atol=0.05, rtol=0)

@@ -9,11 +9,12 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "predict", help="predict velocity maps from seismic files with an ONNX model (no TensorFlow)",
         description="Run a model written by `keras_fwi export` with onnxruntime on .npy files, OpenFWI split "
-                    "files or directories, and write <name>_velocity.npy per input file into --out. "
+                    "files, directories or SEG-Y files, and write <name>_velocity.npy per input file into --out. "
                     "TensorFlow is not imported.")
     parser.add_argument("--model", required=True, help="ONNX file written by `keras_fwi export`")
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
-                        help=".npy file (sample or batch, OpenFWI layout), OpenFWI split file, or directory")
+                        help=".npy file (sample or batch, OpenFWI layout), OpenFWI split file, directory, "
+                             "or SEG-Y file of shot gathers (.sgy/.segy)")
     parser.add_argument("--out", required=True, help="folder for the predicted velocity maps")
     parser.add_argument("--plot", action="store_true", help="also write a PNG of the first maps of each file")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -21,6 +22,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--provider", choices=("auto", "cpu", "cuda", "tensorrt"), default="auto",
                         help="execution provider (default auto: CUDA when onnxruntime can start it, else CPU)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads per call (default: one per core)")
+    parser.add_argument("--dataset", default=None,
+                        help="dataset preset giving SEG-Y inputs' geometry and dt (default: the model's metadata)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -33,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     providers = None if args.provider == "auto" else [args.provider]
     predictor = Predictor(args.model, providers, batch_size=args.batch_size, threads=args.threads)
     written = predict_files(predictor, args.inputs, args.out, plot=args.plot, overwrite=args.overwrite,
-                            progress=not args.quiet)
+                            progress=not args.quiet, dataset=args.dataset)
     maps = sum(1 for path in written if path.suffix == ".npy")
     print(f"wrote {maps} velocity file(s) ({predictor.units}) to {args.out} using {predictor.providers[0]}")
     return 0
