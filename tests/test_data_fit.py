@@ -1,7 +1,8 @@
 """model.fit(openfwi_dataset(...)) trains on OpenFWI-shaped files, and predict takes unlabelled data."""
 
-import numpy as np
 import keras
+import numpy as np
+import pytest
 
 import keras_fwi.models
 from data_files import write_pair
@@ -25,10 +26,24 @@ def test_fit_and_predict_on_openfwi_shaped_files(tmp_path):
     assert velocity.min() >= 1500 - 1e-3 and velocity.max() <= 4500 + 1e-3  # tanh head → preset range
 
 
-def test_fit_channels_last_with_temporal_sampling(tmp_path):
+def _channels_last_setup(tmp_path):
     pairs = [write_pair(tmp_path, 1, samples=2, preset=get_preset("style-a"))]
     model = keras_fwi.models.inversionnet(time_samples=500, widths=(4, 4, 8, 8, 16), data_format="channels_last")
     model.compile(optimizer="adam", loss="mae")
     ds = openfwi_dataset(pairs, dataset="style-a", batch_size=2, sample_temporal=2, data_format="channels_last",
                          cache=True)
-    model.fit(ds, epochs=1, verbose=0)
+    return model, ds
+
+
+def test_channels_last_with_temporal_sampling_fits_the_model_signature(tmp_path):
+    model, ds = _channels_last_setup(tmp_path)
+    assert tuple(ds.element_spec[0].shape) == model.input_shape == (None, 500, 70, 5)
+    assert tuple(ds.element_spec[1].shape) == model.output_shape == (None, 70, 70, 1)
+    assert np.isfinite(model.evaluate(ds, verbose=0))
+
+
+@pytest.mark.slow
+def test_fit_channels_last_with_temporal_sampling(tmp_path):
+    model, ds = _channels_last_setup(tmp_path)
+    history = model.fit(ds, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])

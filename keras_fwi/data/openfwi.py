@@ -29,9 +29,9 @@ class _BatchReader:
     """Reads (file, sample) index batches from memory-mapped files; safe to call from several threads."""
 
     def __init__(self, pairs: list[FilePair], seismic: list, velocity: list | None, preset: DatasetPreset,
-                 sample_temporal: int):
+                 sample_temporal: int, check_values: bool):
         self._pairs, self._seismic, self._velocity = pairs, seismic, velocity
-        self._preset, self._step = preset, sample_temporal
+        self._preset, self._step, self._check = preset, sample_temporal, check_values
 
     def __call__(self, files: np.ndarray, samples: np.ndarray):
         count = files.shape[0]
@@ -40,12 +40,13 @@ class _BatchReader:
         velocity = np.empty((count, *self._preset.velocity_sample_shape), np.float32) if self._velocity else None
         for row, (file_id, sample) in enumerate(zip(files.tolist(), samples.tolist())):
             seismic[row] = self._seismic[file_id][sample, :, ::self._step, :]
-            # A bad value stops iteration with the same message the up-front scan gives.
-            checks.check_seismic_values(seismic[row:row + 1], self._pairs[file_id].seismic, sample)
             if velocity is not None:
                 velocity[row] = self._velocity[file_id][sample]
-                checks.check_velocity_values(velocity[row:row + 1], self._pairs[file_id].velocity, sample,
-                                             self._preset)
+            if self._check:  # a bad value stops iteration with the message the up-front scan gives
+                checks.check_seismic_values(seismic[row:row + 1], self._pairs[file_id].seismic, sample)
+                if velocity is not None:
+                    checks.check_velocity_values(velocity[row:row + 1], self._pairs[file_id].velocity, sample,
+                                                 self._preset)
         return (seismic, velocity) if velocity is not None else (seismic,)
 
 
@@ -217,7 +218,7 @@ def openfwi_dataset(source, *, dataset: str | DatasetPreset, batch_size: int = 3
     pairs = _shard(resolve_sources(source, labels), num_shards, shard_index)
     seismic_maps, velocity_maps = _open_and_check(pairs, preset, check_values)
     labelled = velocity_maps is not None
-    reader = _BatchReader(pairs, seismic_maps, velocity_maps, preset, sample_temporal)
+    reader = _BatchReader(pairs, seismic_maps, velocity_maps, preset, sample_temporal, check_values == "stream")
     files, samples = _index_arrays(seismic_maps)
     time_samples = -(-preset.time_samples // sample_temporal)
     seismic_shape = (None, preset.shots, time_samples, preset.receivers)
