@@ -1,9 +1,9 @@
 """Callbacks for crash-safe training: atomic checkpoints, exact resume, a NaN stop that says what to do.
 
-Keras' ``BackupAndRestore`` is the model for resuming; ``ResumableBackup`` keeps its interface but
-writes the weights (model and optimizer: moments, EMA, iteration count, hence the schedule step)
-to a new file, then commits the epoch with an atomic rename of a small JSON that points at it. A
-``SIGKILL`` at any instant leaves the previous complete state in place.
+Keras' ``BackupAndRestore`` is the model for resuming; ``ResumableBackup`` writes the weights
+(model and optimizer: moments, EMA, iteration count, hence the schedule step) to a new file, then
+commits the epoch with an atomic rename of a small JSON that points at it. A ``SIGKILL`` at any
+instant leaves the previous complete state in place.
 """
 
 from __future__ import annotations
@@ -25,8 +25,12 @@ def _write_json_atomically(path: Path, payload: dict) -> None:
         tmp.write_text(json.dumps(payload, indent=2))
 
 
-class ResumableBackup(keras.callbacks.BackupAndRestore):
-    """Save the full training state at each epoch end; restore it when ``fit`` starts.
+class ResumableBackup(keras.callbacks.Callback):
+    """Save the full training state at each epoch end; ``restore`` it before training resumes.
+
+    Modelled on ``keras.callbacks.BackupAndRestore`` (epoch-level backups of weights and optimizer),
+    with atomic writes and a restore the trainer calls itself, because the trainer runs one ``fit``
+    per epoch with a data order that depends only on the seed and the epoch.
 
     Args:
         backup_dir: folder for ``state.json`` and ``epoch-NNNN.weights.h5``; kept after training
@@ -36,32 +40,28 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
     STATE = "state.json"
 
     def __init__(self, backup_dir):
-        super().__init__(str(backup_dir), save_freq="epoch", delete_checkpoint=False)
-        self.backup_path = Path(backup_dir)
+        super().__init__()
+        self.backup_dir = Path(backup_dir)
 
     @classmethod
-    def completed_epochs(cls, backup_dir) -> int:
-        """Epochs fully trained according to the backup in ``backup_dir`` (0 if none)."""
-        state = Path(backup_dir) / cls.STATE
-        return json.loads(state.read_text())["epoch"] if state.is_file() else 0
-
-    def _load_model(self):
-        state_path = self.backup_path / self.STATE
+    def restore(cls, model: keras.Model, backup_dir) -> int:
+        """Load the last backed-up state into ``model`` (compiled); return the epochs it had done (0 if none)."""
+        state_path = Path(backup_dir) / cls.STATE
         if not state_path.is_file():
-            return
+            return 0
         state = json.loads(state_path.read_text())
-        if self.model.optimizer is not None and not self.model.optimizer.built:
-            self.model.optimizer.build(self.model.trainable_variables)
-        self.model.load_weights(self.backup_path / state["weights"])
-        self.model._initial_epoch = state["epoch"]
+        if model.optimizer is not None and not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        model.load_weights(Path(backup_dir) / state["weights"])
+        return int(state["epoch"])
 
-    def _save_model(self):
-        self.backup_path.mkdir(parents=True, exist_ok=True)
-        weights = f"epoch-{self._current_epoch:04d}.weights.h5"
-        with atomic_output(self.backup_path / weights, overwrite=True) as tmp:
+    def on_epoch_end(self, epoch, logs=None):
+        self.backup_dir.mkdir(parents=True, exist_ok=True)
+        weights = f"epoch-{epoch + 1:04d}.weights.h5"
+        with atomic_output(self.backup_dir / weights, overwrite=True) as tmp:
             self.model.save_weights(tmp)
-        _write_json_atomically(self.backup_path / self.STATE, {"epoch": self._current_epoch, "weights": weights})
-        for old in self.backup_path.glob("epoch-*.weights.h5"):
+        _write_json_atomically(self.backup_dir / self.STATE, {"epoch": epoch + 1, "weights": weights})
+        for old in self.backup_dir.glob("epoch-*.weights.h5"):
             if old.name != weights:
                 old.unlink()
 

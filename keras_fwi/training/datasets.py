@@ -8,9 +8,11 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
+
 from keras_fwi.config import DataConfig, GenerateConfig
 
-__all__ = ["cache_folder", "experiment_datasets", "generated_splits"]
+__all__ = ["cache_folder", "epoch_seed", "experiment_datasets", "generated_splits"]
 
 
 def cache_folder() -> Path:
@@ -40,12 +42,19 @@ def generated_splits(generate: GenerateConfig, progress: bool = True) -> tuple[P
     return splits
 
 
+def epoch_seed(seed: int, epoch: int) -> int:
+    """Seed of one epoch's shuffle and flips: a function of (seed, epoch) only, so a resumed run
+    sees exactly the order an uninterrupted one would have seen."""
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+
+
 def experiment_datasets(data: DataConfig, global_batch_size: int, seed: int, data_format: str = "channels_first",
                         input_context=None, progress: bool = True):
-    """``(train, validation)`` ``tf.data`` pipelines of normalised batches for ``data``.
+    """``(train_for_epoch, validation)``: a function epoch → training ``tf.data`` pipeline, and one pipeline.
 
     ``data.train``/``data.val`` are OpenFWI split files or folders; without ``data.train`` the
-    ``data.generate`` settings make (and cache) a dataset with the package's simulator.
+    ``data.generate`` settings make (and cache) a dataset with the package's simulator. The first
+    pipeline made checks every file's values up front; later ones check each batch as it streams.
 
     Raises:
         ValueError: neither files nor generation settings are given.
@@ -61,7 +70,16 @@ def experiment_datasets(data: DataConfig, global_batch_size: int, seed: int, dat
         val = val or generated_val
     common = {"dataset": data.dataset, "batch_size": global_batch_size, "sample_temporal": data.sample_temporal,
               "data_format": data_format}
-    train_ds = openfwi_dataset(train, shuffle=True, seed=seed, horizontal_flip=data.flip, cache=data.cache,
-                               input_context=input_context, **common)
     val_ds = openfwi_dataset(val, shuffle=False, **common) if val is not None else None
-    return train_ds, val_ds
+    scanned = []
+
+    def train_for_epoch(epoch: int | None):
+        """Epoch ``epoch``'s shuffled (and flipped) batches; ``None``: all samples in file order."""
+        check = "stream" if scanned else "scan"
+        scanned.append(epoch)
+        if epoch is None:
+            return openfwi_dataset(train, shuffle=False, check_values=check, input_context=input_context, **common)
+        return openfwi_dataset(train, shuffle=True, seed=epoch_seed(seed, epoch), horizontal_flip=data.flip,
+                               cache=data.cache, check_values=check, input_context=input_context, **common)
+
+    return train_for_epoch, val_ds

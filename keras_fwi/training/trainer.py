@@ -144,15 +144,6 @@ def _prepare_run_dir(run_dir: Path, config: ExperimentConfig, resume: bool) -> E
     return config
 
 
-def _advance_epochs(dataset: tf.data.Dataset, epochs: int) -> None:
-    """Move the dataset's reshuffling seeds on by ``epochs`` epochs, so a resumed run sees the same order.
-
-    Each new iterator of a reshuffling ``tf.data`` pipeline draws the next seed when it is created.
-    """
-    for _ in range(epochs):
-        iter(dataset)
-
-
 def train(config: ExperimentConfig, run_dir, *, resume: bool = False, init_from: str | None = None,
           freeze=(), verbose: int | str = "auto", progress=print) -> TrainResult:
     """Train, checkpoint, evaluate and plot one experiment into ``run_dir``.
@@ -193,8 +184,9 @@ def _train(config, run_dir, resume, init_from, freeze, verbose, progress) -> Tra
     strategy = _strategy(training.strategy)
     replicas = strategy.num_replicas_in_sync
     global_batch = training.batch_size * replicas  # batch_size is per replica, as in OpenFWI's DDP script
-    train_ds, val_ds = experiment_datasets(config.data, global_batch, training.seed, progress=verbose != 0)
-    steps_per_epoch = int(train_ds.cardinality())
+    train_for_epoch, val_ds = experiment_datasets(config.data, global_batch, training.seed, progress=verbose != 0)
+    in_order = train_for_epoch(None)  # validates every file once, up front
+    steps_per_epoch = int(in_order.cardinality())
 
     with strategy.scope():
         model = build_model(config)
@@ -209,33 +201,33 @@ def _train(config, run_dir, resume, init_from, freeze, verbose, progress) -> Tra
     if frozen:
         progress(f"frozen {len(frozen)} layers: {frozen[0]} … {frozen[-1]}")
 
-    backup = fwi_callbacks.ResumableBackup(run_dir / "backup")
-    done = fwi_callbacks.ResumableBackup.completed_epochs(run_dir / "backup")
+    done = fwi_callbacks.ResumableBackup.restore(model, run_dir / "backup")
     if resume:
         progress(f"resuming {run_dir} after epoch {done} of {training.epochs}")
-    _advance_epochs(train_ds, done)
     guard = fwi_callbacks.NaNGuard()
-    callbacks = [backup, guard, fwi_callbacks.AtomicModelCheckpoint(run_dir / "checkpoints"),
+    callbacks = [fwi_callbacks.ResumableBackup(run_dir / "backup"), guard,
+                 fwi_callbacks.AtomicModelCheckpoint(run_dir / "checkpoints"),
                  keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
                  keras.callbacks.TensorBoard(str(run_dir / "logs"))]
     started = time.perf_counter()
-    if done < training.epochs:
-        model.fit(train_ds, validation_data=val_ds, epochs=training.epochs, callbacks=callbacks, verbose=verbose,
-                  shuffle=False)  # the pipeline shuffles, reproducibly
-    else:
-        backup.set_model(model)
-        backup.on_train_begin()  # restore the finished state
+    # One fit per epoch, each on a pipeline seeded by (seed, epoch): the data order of every epoch is
+    # then the same whether the run was interrupted or not.
+    for epoch in range(done, training.epochs):
+        model.fit(train_for_epoch(epoch), validation_data=val_ds, initial_epoch=epoch, epochs=epoch + 1,
+                  callbacks=callbacks, verbose=verbose, shuffle=False)
+        if guard.message:
+            break
     if guard.message:
         raise TrainingDiverged(guard.message)
 
     if training.recompute_batch_norm:
-        batches = fwi_callbacks.recompute_batch_norm(model, train_ds)
+        batches = fwi_callbacks.recompute_batch_norm(model, in_order)
         progress(f"re-estimated BatchNorm statistics over {batches} training batches")
     with atomic_output(run_dir / "model.keras", overwrite=True) as tmp:
         model.save(tmp)
 
     results, truth, prediction = evaluate_model(model, val_ds, config.data.dataset, training.flip_tta)
-    results["baseline_mean_map_mae_m_s"] = mean_map_baseline(train_ds, val_ds, config.data.dataset)
+    results["baseline_mean_map_mae_m_s"] = mean_map_baseline(in_order, val_ds, config.data.dataset)
     results["train_seconds"] = time.perf_counter() - started
     results["resumed_from_epoch"] = done
     with atomic_output(run_dir / "metrics.json", overwrite=True) as tmp:
