@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from data_files import SMALL, write_dataset, write_pair
+from data_files import SMALL, write_dataset
 from keras_fwi.data import get_preset, openfwi_dataset
 
 
