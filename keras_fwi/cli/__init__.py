@@ -20,6 +20,7 @@ SUBCOMMANDS = (
     "datasets",
     "import_torch",
     "train",
+    "evaluate",
     "generate",
     "export",
     "predict",

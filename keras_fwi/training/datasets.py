@@ -50,7 +50,8 @@ def epoch_seed(seed: int, epoch: int) -> int:
 
 def experiment_datasets(data: DataConfig, global_batch_size: int, seed: int, data_format: str = "channels_first",
                         input_context=None, progress: bool = True):
-    """``(train_for_epoch, validation)``: a function epoch → training ``tf.data`` pipeline, and one pipeline.
+    """``(train_for_epoch, validation, sources)``: a function epoch → training ``tf.data`` pipeline, the
+    validation pipeline, and ``{"train": ..., "val": ...}``, the split files or folders actually read.
 
     ``data.train``/``data.val`` are OpenFWI split files or folders; without ``data.train`` the
     ``data.generate`` settings make (and cache) a dataset with the package's simulator. The first
@@ -82,4 +83,4 @@ def experiment_datasets(data: DataConfig, global_batch_size: int, seed: int, dat
         return openfwi_dataset(train, shuffle=True, seed=epoch_seed(seed, epoch), horizontal_flip=data.flip,
                                cache=data.cache, check_values=check, input_context=input_context, **common)
 
-    return train_for_epoch, val_ds
+    return train_for_epoch, val_ds, {"train": str(train), "val": None if val is None else str(val)}

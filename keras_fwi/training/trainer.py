@@ -3,6 +3,7 @@
 A run directory holds everything a run writes::
 
     config.yaml            the experiment, as run (``--resume`` reads it back)
+    data.json              the training and validation files read (generated ones included)
     backup/                full training state after each epoch (exact resume)
     checkpoints/           last.keras, best.keras (by validation loss), best.json
     model.keras            the final model (BatchNorm statistics re-estimated)
@@ -184,7 +185,10 @@ def _train(config, run_dir, resume, init_from, freeze, verbose, progress) -> Tra
     strategy = _strategy(training.strategy)
     replicas = strategy.num_replicas_in_sync
     global_batch = training.batch_size * replicas  # batch_size is per replica, as in OpenFWI's DDP script
-    train_for_epoch, val_ds = experiment_datasets(config.data, global_batch, training.seed, progress=verbose != 0)
+    train_for_epoch, val_ds, sources = experiment_datasets(config.data, global_batch, training.seed,
+                                                           progress=verbose != 0)
+    with atomic_output(run_dir / "data.json", overwrite=True) as tmp:
+        tmp.write_text(json.dumps(sources, indent=2))
     in_order = train_for_epoch(None)  # validates every file once, up front
     steps_per_epoch = int(in_order.cardinality())
 
