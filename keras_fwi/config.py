@@ -51,8 +51,7 @@ class DataConfig:
     val: str | None = None
     generate: GenerateConfig | None = None
     sample_temporal: int = 1
-    flip: bool = False
-    cache: bool = False
+    flip: bool = False  # horizontal-flip augmentation (receivers and shot order reversed together)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -60,7 +60,7 @@ def experiment_datasets(data: DataConfig, global_batch_size: int, seed: int, dat
     Raises:
         ValueError: neither files nor generation settings are given.
     """
-    from keras_fwi.data import openfwi_dataset
+    from keras_fwi.data import fcnvmb_dataset, get_preset, openfwi_dataset
 
     train, val = data.train, data.val
     if train is None:
@@ -69,9 +69,19 @@ def experiment_datasets(data: DataConfig, global_batch_size: int, seed: int, dat
                              "folder) or data.generate (simulate a dataset)")
         train, generated_val = generated_splits(data.generate, progress)
         val = val or generated_val
-    common = {"dataset": data.dataset, "batch_size": global_batch_size, "sample_temporal": data.sample_temporal,
-              "data_format": data_format}
-    val_ds = openfwi_dataset(val, shuffle=False, **common) if val is not None else None
+    if get_preset(data.dataset).format == "fcnvmb":  # one .mat file per sample, raw units by default
+        if data.flip or data.sample_temporal != 1:
+            raise ValueError("data.flip and data.sample_temporal apply to OpenFWI-format data, not FCNVMB .mat files")
+
+        def read(source, shuffle, seed=None, check=None, flip=False):
+            return fcnvmb_dataset(source, dataset=data.dataset, batch_size=global_batch_size, shuffle=shuffle,
+                                  seed=seed, data_format=data_format)
+    else:
+        def read(source, shuffle, seed=None, check="scan", flip=False):
+            return openfwi_dataset(source, dataset=data.dataset, batch_size=global_batch_size, shuffle=shuffle,
+                                   seed=seed, horizontal_flip=flip, sample_temporal=data.sample_temporal,
+                                   check_values=check, input_context=input_context, data_format=data_format)
+    val_ds = read(val, shuffle=False) if val is not None else None
     scanned = []
 
     def train_for_epoch(epoch: int | None):
@@ -79,8 +89,7 @@ def experiment_datasets(data: DataConfig, global_batch_size: int, seed: int, dat
         check = "stream" if scanned else "scan"
         scanned.append(epoch)
         if epoch is None:
-            return openfwi_dataset(train, shuffle=False, check_values=check, input_context=input_context, **common)
-        return openfwi_dataset(train, shuffle=True, seed=epoch_seed(seed, epoch), horizontal_flip=data.flip,
-                               cache=data.cache, check_values=check, input_context=input_context, **common)
+            return read(train, shuffle=False, check=check)
+        return read(train, shuffle=True, seed=epoch_seed(seed, epoch), check=check, flip=data.flip)
 
     return train_for_epoch, val_ds, {"train": str(train), "val": None if val is None else str(val)}
