@@ -4,7 +4,8 @@ import re
 from pathlib import Path
 
 import numpy as np
-import pytest
+
+from openfwi_files import write_openfwi_files
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -19,13 +20,9 @@ def readme_example() -> str:
 def test_readme_model_fit_example(tmp_path, monkeypatch):
     data = tmp_path / "data"
     data.mkdir()
-    rng = np.random.default_rng(0)
-    for number in (1, 2):
-        np.save(data / f"data{number}.npy", rng.uniform(-20, 40, (16, 5, 1000, 70)).astype("float32"))
-        velocity = np.sort(rng.uniform(1500, 4500, (16, 70)), axis=1)[:, None, :, None].repeat(70, axis=3)
-        np.save(data / f"model{number}.npy", velocity.astype("float32"))
-    (data / "train.txt").write_text("data1.npy\tmodel1.npy\n")
-    (data / "val.txt").write_text("data2.npy\tmodel2.npy\n")
+    train_line, val_line = write_openfwi_files(data, files=2, per_file=16)
+    (data / "train.txt").write_text(train_line + "\n")
+    (data / "val.txt").write_text(val_line + "\n")
     monkeypatch.chdir(tmp_path)
     namespace = {}
     exec(compile(readme_example(), "README.md", "exec"), namespace)

@@ -12,8 +12,10 @@ import keras
 import pytest
 import yaml
 
+from keras_fwi.cli import main
 from keras_fwi.config import load_config
 from keras_fwi.training.trainer import train
+from openfwi_files import write_openfwi_files
 
 FILES, PER_FILE = 3, 8
 
@@ -22,15 +24,7 @@ FILES, PER_FILE = 3, 8
 def tiny_openfwi(tmp_path_factory):
     """Three files of 8 FlatVel-A-shaped samples; files 1–2 train, file 3 validates."""
     folder = tmp_path_factory.mktemp("openfwi")
-    rng = np.random.default_rng(0)
-    lines = []
-    for number in range(1, FILES + 1):
-        depth_profile = np.sort(rng.uniform(1500, 4500, (PER_FILE, 70)), axis=1)
-        velocity = np.repeat(depth_profile[:, None, :, None], 70, axis=3).astype("float32")
-        seismic = rng.uniform(-20, 40, (PER_FILE, 5, 1000, 70)).astype("float32")
-        np.save(folder / f"data{number}.npy", seismic)
-        np.save(folder / f"model{number}.npy", velocity)
-        lines.append(f"data{number}.npy\tmodel{number}.npy")
+    lines = write_openfwi_files(folder, FILES, PER_FILE)
     (folder / "train.txt").write_text("\n".join(lines[:2]) + "\n")
     (folder / "val.txt").write_text(lines[2] + "\n")
     config = {
@@ -63,6 +57,14 @@ def test_train_writes_a_complete_run(tiny_openfwi, tmp_path):
 
     with pytest.raises(FileExistsError, match="already exists and is not empty; pass --resume"):
         train(config, run, verbose=0)
+
+    # keras_fwi evaluate on the run: the saved model on the run's validation files gives the same numbers.
+    assert main(["evaluate", "--run-dir", str(run)]) == 0
+    evaluated = json.loads((run / "evaluation" / "metrics.json").read_text())
+    for key in ("mae", "rmse", "ssim", "velocity_mae"):
+        assert evaluated[key] == pytest.approx(metrics[key], rel=1e-5), key
+    assert (run / "evaluation" / "velocity.png").is_file() and (run / "evaluation" / "seismic.png").is_file()
+    assert main(["evaluate", "--run-dir", str(run)]) == 2  # results exist: refused without --overwrite
 
 
 def _cli(*args, **kwargs):

@@ -221,6 +221,11 @@ def _train(config, run_dir, resume, init_from, freeze, verbose, progress) -> Tra
                   callbacks=callbacks, verbose=verbose, shuffle=False)
         if guard.message:
             break
+        if config.optimizer.use_ema and epoch + 1 < training.epochs:
+            # fit ends by swapping the averaged weights in; go on from the raw ones backed up at epoch end.
+            fwi_callbacks.ResumableBackup.restore(model, run_dir / "backup")
+    if config.optimizer.use_ema and done >= training.epochs:
+        model.optimizer.finalize_variable_values(model.trainable_weights)  # a finished run, restored raw
     if guard.message:
         raise TrainingDiverged(guard.message)
 
