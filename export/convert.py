@@ -18,10 +18,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+
 __all__ = ["convert", "load_source"]
 
-# Run directories of `keras_fwi train` keep these checkpoints; the best one is preferred.
-_RUN_DIR_CHECKPOINTS = ("best.keras", "model.keras", "last.keras")
+# `keras_fwi train` writes model.keras (final, BatchNorm statistics re-estimated; the one its metrics
+# describe) and checkpoints/best.keras, checkpoints/last.keras; the first found is exported.
+_RUN_DIR_CHECKPOINTS = ("model.keras", "best.keras", "last.keras")
 
 
 def load_source(model_or_path):
@@ -62,7 +65,28 @@ def _checkpoint_in_run_dir(run_dir: Path) -> Path:
         raise FileNotFoundError(f"run directory {run_dir} holds no .keras checkpoint (looked for "
                                 f"{', '.join(_RUN_DIR_CHECKPOINTS)} and *.keras)")
     raise ValueError(f"run directory {run_dir} holds several checkpoints ({', '.join(p.name for p in found)}) "
-                     "and none is named best.keras; pass the .keras file itself")
+                     f"and none is named {' or '.join(_RUN_DIR_CHECKPOINTS)}; pass the .keras file itself")
+
+
+def run_dir_data(run_dir: Path, samples: int = 4) -> tuple[str | None, "np.ndarray | None"]:
+    """``(dataset, raw seismic samples)`` recorded by a ``keras_fwi train`` run, each None if unknown.
+
+    The dataset comes from the run's ``config.yaml`` (``data.dataset``); the samples are the first
+    ones of its validation data (``data.val``) when that is on disk, for the parity check.
+    """
+    config_path = run_dir / "config.yaml"
+    if not config_path.is_file():
+        return None, None
+    from keras_fwi.config import load_config
+    from keras_fwi.data.checks import open_npy
+    from keras_fwi.data.sources import resolve_sources
+
+    data = load_config(config_path).data
+    try:
+        first = resolve_sources(data.val, labels=False)[0].seismic if data.val else None
+    except (FileNotFoundError, ValueError):  # validation data moved or deleted: random inputs only
+        first = None
+    return data.dataset, (np.asarray(open_npy(first)[:samples]) if first is not None else None)
 
 
 def float32_copy(model):

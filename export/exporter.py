@@ -33,7 +33,9 @@ def export_onnx(model_or_path, out: str | os.PathLike, *, opset: int = DEFAULT_O
 
     Args:
         model_or_path: a ``keras.Model``, a ``.keras`` file, or a ``keras_fwi train`` run directory
-            (its ``best.keras``, else its only checkpoint).
+            (its ``model.keras``, else ``checkpoints/best.keras``, else its only checkpoint). A run
+            directory also supplies ``dataset`` (from its ``config.yaml``) and real validation
+            samples for the parity check, unless given.
         out: path of the ``.onnx`` file to write.
         opset: int, ONNX opset, 13–18. Default 17.
         fp16: bool, store weights and compute in float16 (for GPU serving); inputs and outputs stay
@@ -41,7 +43,7 @@ def export_onnx(model_or_path, out: str | os.PathLike, *, opset: int = DEFAULT_O
         raw_io: bool, bake OpenFWI's normalisation into the graph: raw amplitudes in, m/s out. Needs
             the dataset's constants (``dataset`` or ``normalization``).
         dataset: str, name of a dataset preset whose constants are recorded (and baked in with
-            ``raw_io``), e.g. ``"flatvel-a"``.
+            ``raw_io``), e.g. ``"flatvel-a"``; ``"none"`` records none, even for a run directory.
         normalization: explicit constants instead of ``dataset``.
         check_seismic: raw amplitudes (n, shots, time, receivers) from real data to compare on, in
             addition to random inputs; needs the constants to normalise them.
@@ -63,6 +65,13 @@ def export_onnx(model_or_path, out: str | os.PathLike, *, opset: int = DEFAULT_O
     opset = positive_int("opset", opset)
     if not MIN_OPSET <= opset <= 18:
         raise ValueError(f"opset must be between {MIN_OPSET} and 18 (what tf2onnx 1.17 writes), got {opset}")
+    if _is_run_dir(model_or_path) and normalization is None and dataset is None:
+        dataset, run_seismic = _convert.run_dir_data(Path(model_or_path))
+        if dataset is not None and _has_constants(dataset):
+            check_seismic = run_seismic if check_seismic is None else check_seismic
+        else:  # e.g. FCNVMB, trained on raw amplitudes and m/s: nothing to record
+            dataset = None
+    dataset = None if dataset == "none" else dataset
     normalization = _resolve_normalization(dataset, normalization)
     if raw_io and normalization is None:
         raise ValueError("raw_io needs the dataset's normalisation constants: pass dataset= (e.g. "
@@ -78,7 +87,7 @@ def export_onnx(model_or_path, out: str | os.PathLike, *, opset: int = DEFAULT_O
         check_seismic = _check_samples(check_seismic, in_shape)
     proto = _graph_passes.optimize(_convert.convert(model, opset))
     if fp16:
-        proto = _to_float16(proto)
+        proto = _graph_passes.to_float16(proto)
     if raw_io:
         add_raw_io(proto, normalization)
     props = _metadata.build_props(
@@ -101,6 +110,18 @@ def export_onnx(model_or_path, out: str | os.PathLike, *, opset: int = DEFAULT_O
     return _metadata.parse_props(props, where=str(out))
 
 
+def _has_constants(dataset: str) -> bool:
+    try:
+        Normalization.for_dataset(dataset)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_run_dir(model_or_path) -> bool:
+    return isinstance(model_or_path, (str, os.PathLike)) and Path(model_or_path).is_dir()
+
+
 def _resolve_normalization(dataset, normalization) -> Normalization | None:
     if dataset is not None and normalization is not None:
         raise ValueError("pass dataset= or normalization=, not both")
@@ -108,39 +129,6 @@ def _resolve_normalization(dataset, normalization) -> Normalization | None:
         raise ValueError(f"normalization must be a keras_fwi.export.Normalization, got "
                          f"{type(normalization).__name__}")
     return Normalization.for_dataset(dataset) if dataset is not None else normalization
-
-
-def _to_float16(proto):
-    """Weights and compute in float16; graph inputs/outputs stay float32 (Cast nodes at the edges)."""
-    from onnxruntime.transformers.float16 import convert_float_to_float16
-
-    proto = convert_float_to_float16(proto, keep_io_types=True)
-    _sort_topologically(proto.graph)  # the converter appends its edge Casts after their consumers
-    return proto
-
-
-def _sort_topologically(graph) -> None:
-    """Reorder ``graph.node`` so every node follows the producers of its inputs (onnx.checker's rule)."""
-    available = {value.name for value in (*graph.input, *graph.initializer)} | {""}
-    pending, ordered = [_copy(node) for node in graph.node], []
-    while pending:
-        ready = [node for node in pending if all(name in available for name in node.input)]
-        if not ready:
-            raise _verify.ParityError(f"the converted ONNX graph has a cycle or a dangling input near node "
-                                      f"{pending[0].name!r}")
-        for node in ready:
-            available.update(node.output)
-        ordered.extend(ready)
-        ready_ids = {id(node) for node in ready}
-        pending = [node for node in pending if id(node) not in ready_ids]
-    del graph.node[:]
-    graph.node.extend(ordered)
-
-
-def _copy(message):
-    copied = type(message)()
-    copied.CopyFrom(message)
-    return copied
 
 
 def _parity(proto, model, in_shape, bound, normalization, raw_io, check_seismic) -> tuple[float, float]:

@@ -1,4 +1,4 @@
-"""Exact rewrites of the converted graph that make onnxruntime faster; each keeps the function unchanged.
+"""Rewrites of the converted ONNX graph: exact ones that make onnxruntime faster, and float16.
 
 tf2onnx already leaves no layout ``Transpose`` and folds BatchNorm into the convolutions; what remains
 is measured in ``benchmarks/RESULTS.md``:
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["optimize"]
+__all__ = ["optimize", "to_float16"]
 
 
 def optimize(proto):
@@ -171,3 +171,30 @@ def _drop_unused_initializers(graph) -> None:
     keep = [_copy(init) for init in graph.initializer if init.name in used]
     del graph.initializer[:]
     graph.initializer.extend(keep)
+
+
+def to_float16(proto):
+    """Weights and compute in float16; graph inputs/outputs stay float32 (Cast nodes at the edges)."""
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    proto = convert_float_to_float16(proto, keep_io_types=True)
+    _sort_topologically(proto.graph)  # the converter appends its edge Casts after their consumers
+    return proto
+
+
+def _sort_topologically(graph) -> None:
+    """Reorder ``graph.node`` so every node follows the producers of its inputs (onnx.checker's rule)."""
+    available = {value.name for value in (*graph.input, *graph.initializer)} | {""}
+    pending, ordered = [_copy(node) for node in graph.node], []
+    while pending:
+        ready = [node for node in pending if all(name in available for name in node.input)]
+        if not ready:
+            raise ValueError(f"the converted ONNX graph has a cycle or a dangling input near node "
+                             f"{pending[0].name!r}")
+        for node in ready:
+            available.update(node.output)
+        ordered.extend(ready)
+        ready_ids = {id(node) for node in ready}
+        pending = [node for node in pending if id(node) not in ready_ids]
+    del graph.node[:]
+    graph.node.extend(ordered)

@@ -49,9 +49,6 @@ class ModelInfo:
     normalization: Normalization | None
     props: dict[str, str]
 
-    def to_props(self) -> dict[str, str]:
-        return dict(self.props)
-
 
 def build_props(*, architecture: str, input_shape, output_shape, raw_io: bool,
                 normalization: Normalization | None, precision: str, opset: int,

@@ -126,12 +126,30 @@ def test_mixed_precision_model_exports_a_float32_graph(small_model, tmp_path):
     np.testing.assert_allclose(run_onnx(out, seismic), small_model.predict(seismic, verbose=0), atol=1e-4, rtol=0)
 
 
-def test_run_directory_uses_its_best_checkpoint(saved_model, tmp_path):
+def test_run_directory_gives_checkpoint_dataset_and_real_samples(saved_model, tmp_path, monkeypatch):
+    import yaml
+
     run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    (run_dir / "best.keras").write_bytes(saved_model.read_bytes())
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints" / "best.keras").write_bytes(saved_model.read_bytes())
+    np.save(tmp_path / "data1.npy", raw_seismic((5, 1000, 70), batch=3, seed=21))
+    (tmp_path / "val.txt").write_text("data1.npy\n")  # an OpenFWI split file, unlabelled
+    (run_dir / "config.yaml").write_text(yaml.safe_dump({"data": {"dataset": "flatvel-b",
+                                                                  "val": str(tmp_path / "val.txt")}}))
+    from keras_fwi.export import verify
+
+    compared = []
+    real_check = verify.check_parity
+
+    def recording_check(proto, keras_predict, seismic, bound, normalization=None, raw_seismic=None):
+        compared.append(len(seismic))
+        return real_check(proto, keras_predict, seismic, bound, normalization, raw_seismic)
+
+    monkeypatch.setattr(verify, "check_parity", recording_check)
     info = export_onnx(run_dir, tmp_path / "run.onnx")
     assert info.props["source"] == "best.keras"
+    assert info.normalization == Normalization.for_dataset("flatvel-b")
+    assert compared == [2, 3]  # random samples, then the run's three validation samples
 
 
 def test_refuses_to_overwrite_before_converting(small_model, tmp_path):

@@ -21,7 +21,8 @@ def add_parser(subparsers) -> None:
                         help="bake OpenFWI's normalisation into the graph: raw amplitudes in, m/s out "
                              "(needs --dataset)")
     parser.add_argument("--dataset", default=None,
-                        help="dataset preset whose normalisation constants go into the metadata, e.g. flatvel-a")
+                        help="dataset preset whose normalisation constants go into the metadata, e.g. flatvel-a "
+                             "(default: a run directory's own dataset; 'none' records none)")
     parser.add_argument("--check-data", default=None, metavar="FILE.npy",
                         help="also compare on the first samples of this raw OpenFWI data file (needs --dataset)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
