@@ -31,7 +31,7 @@ _ENCODER = (
     ("convblock7_1", 3, (3, 3), (2, 2), (1, 1)),
     ("convblock7_2", 3, (3, 3), (1, 1), (1, 1)),
 )
-# (width index) of the four upsampling stages after the 5×5 stage.
+# (stage number, width index) of the four upsampling stages after the 5×5 stage.
 _DECODER = ((2, 3), (3, 2), (4, 1), (5, 0))
 _DECODED_SIZE = 80  # 5 · 2⁴
 

@@ -18,6 +18,7 @@ import dataclasses
 import inspect
 import json
 import re
+import tempfile
 import time
 from pathlib import Path
 
@@ -167,22 +168,40 @@ def train(config: ExperimentConfig, run_dir, *, resume: bool = False, init_from:
         ValueError: invalid configuration.
     """
     run_dir = Path(run_dir)
-    config = _prepare_run_dir(run_dir, config, resume)
+    if resume:
+        config = _prepare_run_dir(run_dir, config, resume)
     training = config.training
     if training.precision not in PRECISIONS:
         raise ValueError(f"training.precision must be one of {', '.join(PRECISIONS)}, got {training.precision!r}")
+    # Multi-worker strategies must exist before other TensorFlow work; only the chief owns run_dir.
+    strategy = _strategy(training.strategy)
+    if _is_chief(strategy):
+        config = _prepare_run_dir(run_dir, config, resume)
+    else:
+        # Other workers take part in every step but keep their (identical) files out of the run.
+        resolver = strategy.cluster_resolver
+        run_dir = Path(tempfile.mkdtemp(prefix=f"keras_fwi-{resolver.task_type}-{resolver.task_id}-"))
     keras.utils.set_random_seed(training.seed)
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(training.precision)
     try:
-        return _train(config, run_dir, resume, init_from, tuple(freeze), verbose, progress)
+        return _train(config, strategy, run_dir, resume, init_from, tuple(freeze), verbose, progress)
     finally:
         keras.config.set_dtype_policy(previous_policy)
 
 
-def _train(config, run_dir, resume, init_from, freeze, verbose, progress) -> TrainResult:
+def _is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """True unless this process is a non-chief worker of a multi-worker strategy."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return True
+    if "chief" in resolver.cluster_spec().as_dict():
+        return resolver.task_type == "chief"
+    return resolver.task_type == "worker" and resolver.task_id == 0
+
+
+def _train(config, strategy, run_dir, resume, init_from, freeze, verbose, progress) -> TrainResult:
     training = config.training
-    strategy = _strategy(training.strategy)
     replicas = strategy.num_replicas_in_sync
     global_batch = training.batch_size * replicas  # batch_size is per replica, as in OpenFWI's DDP script
     train_for_epoch, val_ds, sources = experiment_datasets(config.data, global_batch, training.seed,
