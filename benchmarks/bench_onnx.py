@@ -11,7 +11,7 @@ the same round (the order of the runners rotates from round to round), and the r
 (least disturbed calls, as ``timeit`` reports).
 
 Usage:
-    python benchmarks/bench_onnx.py --rounds 9 --batch-size 16
+    python benchmarks/bench_onnx.py --rounds 12 --batch-size 16 [--plain]
 """
 
 from __future__ import annotations
@@ -55,13 +55,31 @@ def build_models(seismic: np.ndarray):
     return reference, model
 
 
-def time_call(call, settle_s: float) -> float:
+def time_call(call, settle_s: float) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process) of one call.
+
+    CPU time is reported too because the machine is shared: it is less sensitive than wall time to
+    being descheduled, though it counts thread pools' spin-waiting as work.
+    """
     # Idle thread pools of the runner before (OpenMP, Eigen, onnxruntime) spin for a while after a
     # call; letting them settle keeps one runner's spinning out of the next one's time.
     time.sleep(settle_s)
-    start = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     call()
-    return time.perf_counter() - start
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def _plain_predictor(model, path, args):
+    """The same export with keras_fwi's graph passes switched off: what tf2onnx alone writes."""
+    from keras_fwi.export import Predictor, export_onnx, graph_passes
+
+    optimize = graph_passes.optimize
+    graph_passes.optimize = lambda proto: proto
+    try:
+        export_onnx(model, path)
+    finally:
+        graph_passes.optimize = optimize
+    return Predictor(path, providers=["cpu"], batch_size=args.batch_size, threads=args.threads)
 
 
 def main() -> None:
@@ -70,6 +88,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--settle", type=float, default=0.5, help="seconds of idle before each timed call")
+    parser.add_argument("--plain", action="store_true",
+                        help="also time tf2onnx's graph without keras_fwi's graph passes (onnxruntime-plain)")
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads (default: ORT's)")
     args = parser.parse_args()
 
@@ -85,6 +105,7 @@ def main() -> None:
         export_onnx(model, path)
         export_s = time.perf_counter() - started
         predictor = Predictor(path, providers=["cpu"], batch_size=args.batch_size, threads=args.threads)
+        plain = _plain_predictor(model, os.path.join(folder, "plain.onnx"), args) if args.plain else None
 
     seismic_torch = torch.from_numpy(seismic)
 
@@ -97,6 +118,8 @@ def main() -> None:
         "keras-predict": lambda: model.predict(seismic, batch_size=args.batch_size, verbose=0),
         "torch-eager": run_torch,
     }
+    if plain is not None:
+        runners["onnxruntime-plain"] = lambda: plain.predict(seismic)
     outputs = {name: run() for name, run in runners.items()}  # also the first warm-up call
     agreement = {name: float(np.max(np.abs(out - outputs["torch-eager"]))) for name, out in outputs.items()}
     for _ in range(args.warmup - 1):
@@ -104,11 +127,14 @@ def main() -> None:
             run()
 
     seconds = {name: [] for name in runners}
+    cpu_seconds = {name: [] for name in runners}
     names = list(runners)
     for round_index in range(args.rounds):
         shift = round_index % len(names)  # rotate who goes first, so no runner always follows another
         for name in names[shift:] + names[:shift]:
-            seconds[name].append(time_call(runners[name], args.settle))
+            wall, cpu = time_call(runners[name], args.settle)
+            seconds[name].append(wall)
+            cpu_seconds[name].append(cpu)
     rates = {name: [args.batch_size / s for s in times] for name, times in seconds.items()}
 
     print(f"InversionNet 5x1000x70 -> 70x70, batch {args.batch_size}, {args.rounds} rounds, torch threads "
@@ -116,9 +142,10 @@ def main() -> None:
     print(f"output std {np.std(outputs['torch-eager']):.3f}; max abs difference to PyTorch: "
           + ", ".join(f"{k} {v:.2e}" for k, v in agreement.items() if k != "torch-eager"))
     for name, values in rates.items():
+        cpu_per_sample = statistics.median(cpu_seconds[name]) / args.batch_size
         print(f"{name:14s} median {statistics.median(values):6.2f} samples/s, best {max(values):6.2f} "
-              f"(worst {min(values):.2f})")
-    for peer in ("keras-predict", "torch-eager"):
+              f"(worst {min(values):.2f}); {cpu_per_sample:.3f} CPU s/sample")
+    for peer in [name for name in runners if name != "onnxruntime"]:
         ratios = [ort / other for ort, other in zip(rates["onnxruntime"], rates[peer])]
         print(f"onnxruntime / {peer}: {statistics.median(ratios):.2f}x median of per-round ratios, "
               f"{max(rates['onnxruntime']) / max(rates[peer]):.2f}x best vs best")

@@ -74,11 +74,11 @@ def export_onnx(model_or_path, out: str | os.PathLike, *, opset: int = DEFAULT_O
     dataset = None if dataset == "none" else dataset
     normalization = _resolve_normalization(dataset, normalization)
     if raw_io and normalization is None:
-        raise ValueError("raw_io needs the dataset's normalisation constants: pass dataset= (e.g. "
-                         "'flatvel-a') or normalization=Normalization(...)")
+        raise ValueError("raw_io (--raw-io) needs the dataset's normalisation constants: pass dataset= "
+                         "(--dataset), e.g. 'flatvel-a', or normalization=Normalization(...)")
     if check_seismic is not None and normalization is None:
-        raise ValueError("check_seismic holds raw amplitudes, which need dataset= or normalization= to be "
-                         "normalised for the comparison")
+        raise ValueError("check_seismic (--check-data) holds raw amplitudes, which need dataset= (--dataset) or "
+                         "normalization= to be normalised for the comparison")
 
     model, source = _convert.load_source(model_or_path)
     model = _convert.float32_copy(model)

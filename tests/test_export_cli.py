@@ -36,11 +36,15 @@ def data(tmp_path):
     return folder
 
 
-def test_export_prints_what_it_wrote(exported, capsys, tmp_path):
+def test_export_prints_what_it_wrote(exported, data, capsys, tmp_path):
     folder, _ = exported
-    assert main(["export", str(folder / "small.keras"), "--out", str(tmp_path / "m.onnx"), "--opset", "15"]) == 0
+    assert main(["export", str(folder / "small.keras"), "--out", str(tmp_path / "m.onnx"), "--opset", "15",
+                 "--dataset", "flatvel-a", "--check-data", str(data / "data2.npy")]) == 0
     out = capsys.readouterr().out
     assert "wrote" in out and "inversionnet, float32" in out and "parity with Keras: max abs" in out
+    assert main(["export", str(folder / "small.keras"), "--out", str(tmp_path / "n.onnx"), "--check-data",
+                 str(data / "data2.npy")]) == 2
+    assert "holds raw amplitudes, which need dataset= (--dataset)" in capsys.readouterr().err
 
 
 def test_round_trip_matches_keras_in_m_per_s(exported, data, tmp_path, capsys):

@@ -185,10 +185,10 @@ def test_mismatch_writes_nothing_and_reports_the_difference(small_model, tmp_pat
 @pytest.mark.parametrize("kwargs, message", [
     (dict(opset=12), "opset must be between 13 and 18"),
     (dict(opset="17"), "opset must be a positive int, got '17'"),
-    (dict(raw_io=True), "raw_io needs the dataset's normalisation constants"),
+    (dict(raw_io=True), r"raw_io \(--raw-io\) needs the dataset\'s normalisation constants"),
     (dict(dataset="flatvel-z"), "unknown dataset 'flatvel-z'; known datasets: "),
     (dict(dataset="flatvel-a", normalization=Normalization(**FLATVEL_A)), "pass dataset= or normalization=, not both"),
-    (dict(check_seismic=np.zeros((1, 5, 1000, 70))), "check_seismic holds raw amplitudes"),
+    (dict(check_seismic=np.zeros((1, 5, 1000, 70))), r"check_seismic \(--check-data\) holds raw amplitudes"),
     (dict(dataset="flatvel-a", check_seismic=np.zeros((1, 1000, 70, 5))), r"check_seismic must have shape \(n, 5, 1000, 70\)"),
 ])
 def test_bad_arguments_are_refused_clearly(small_model, tmp_path, kwargs, message):

@@ -30,8 +30,13 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Only onnxruntime and NumPy: this command must work where TensorFlow is not installed.
+    import onnxruntime
+
     from keras_fwi.export.files import predict_files
     from keras_fwi.export.runtime import Predictor
+
+    # A CUDA provider that cannot load logs a multi-line error; Predictor's one-line warning says it.
+    onnxruntime.set_default_logger_severity(3)
 
     providers = None if args.provider == "auto" else [args.provider]
     predictor = Predictor(args.model, providers, batch_size=args.batch_size, threads=args.threads)
