@@ -106,6 +106,17 @@ def test_resume_refuses_a_different_dataset(reference, tmp_path):
         _generate(out, samples=2, seed=9, resume=True)
 
 
+def test_resume_refuses_a_folder_that_is_not_a_dataset(tmp_path):
+    out = tmp_path / "foreign"
+    out.mkdir()
+    (out / "data1.npy").write_bytes(b"the user's own file")
+    with pytest.raises(FileExistsError, match="has no dataset.json, so it holds no run to resume"):
+        _generate(out, resume=True)
+    assert (out / "data1.npy").read_bytes() == b"the user's own file"
+    with pytest.raises(ValueError, match="is a file; give a folder"):
+        _generate(out / "data1.npy")
+
+
 def test_overwrite_replaces_dataset_files_only(tmp_path):
     out = tmp_path / "over"
     out.mkdir()

@@ -119,6 +119,16 @@ def test_parallel_split_matches_single_program_and_differentiates():
     np.testing.assert_allclose(grads[1], grads[0], rtol=1e-4, atol=1e-6 * np.max(np.abs(grads[0])))
 
 
+def test_split_run_first_then_single_program():
+    """The split graph may be traced before the single program exists; both must keep working."""
+    survey = _survey(14, 30, source=(1, 7), receivers=[(1, 3), (1, 9)], boundary=4, source_z=[1, 1],
+                     source_x=[2, 11])
+    velocity = np.full((1, 14, 14), 2100.0)
+    split = simulate(velocity, survey, parallel=2).numpy()
+    np.testing.assert_allclose(simulate(velocity, survey, parallel=1).numpy(), split,
+                               atol=1e-5 * np.max(np.abs(split)))
+
+
 def test_openfwi_model_layout_is_accepted():
     survey = _survey(16, 20, source=(1, 8), receivers=[(1, 3)], boundary=4)
     velocity = np.full((2, 1, 16, 16), 2000.0, np.float32)

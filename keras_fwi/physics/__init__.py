@@ -1,13 +1,19 @@
 """Acoustic wave physics: the survey, OpenFWI's forward modelling, velocity-model families, datasets.
 
->>> from keras_fwi.physics import Survey, simulate
->>> survey = Survey.openfwi(boundary=40)
->>> seismic = simulate(velocity, survey)          # (batch, 5, 1000, 70) float32
+>>> from keras_fwi import physics
+>>> survey = physics.Survey.openfwi(boundary=40)            # OpenFWI's geometry, narrower boundary
+>>> velocity = physics.velocity_models("flatvel-a", 8, seed=0)          # (8, 70, 70) m/s
+>>> seismic = physics.simulate(velocity, survey)            # (8, 5, 1000, 70) float32
+>>> seismic, velocity = physics.synthesize("curvevel-a", 16, survey, seed=1)   # in memory
+>>> physics.generate_dataset("data/curvevel_a", "curvevel-a", samples=1000, per_file=500)
 """
 
 from __future__ import annotations
 
-from keras_fwi.physics.survey import CFL_LIMIT, Survey, ricker
+from keras_fwi.physics.families import FAMILIES, velocity_model, velocity_models
+from keras_fwi.physics.generate import generate_dataset, synthesize
 from keras_fwi.physics.simulate import damping_profile, simulate
+from keras_fwi.physics.survey import CFL_LIMIT, Survey, ricker
 
-__all__ = ["CFL_LIMIT", "Survey", "damping_profile", "ricker", "simulate"]
+__all__ = ["CFL_LIMIT", "FAMILIES", "Survey", "damping_profile", "generate_dataset", "ricker", "simulate",
+           "synthesize", "velocity_model", "velocity_models"]

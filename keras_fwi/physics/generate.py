@@ -93,6 +93,8 @@ def _write_text(path: Path, text: str, overwrite: bool) -> None:
 
 def _prepare_folder(out_dir: Path, description: dict, resume: bool, overwrite: bool, sharded: bool) -> None:
     """Refuse a foreign or non-empty folder; write the description and split files once."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out {out_dir} is a file; give a folder")
     described = out_dir / DESCRIPTION
     if described.exists():
         found = json.loads(described.read_text())
@@ -103,9 +105,14 @@ def _prepare_folder(out_dir: Path, description: dict, resume: bool, overwrite: b
         same = True
     else:
         same = False
-    if out_dir.exists() and any(out_dir.iterdir()) and not (resume or overwrite or (sharded and same)):
-        raise FileExistsError(f"{out_dir} is not empty; pass --resume to continue an interrupted run, "
-                              "--overwrite to replace its dataset files, or choose an empty --out")
+    if out_dir.exists() and any(out_dir.iterdir()):
+        if not (resume or overwrite or (sharded and same)):
+            raise FileExistsError(f"{out_dir} is not empty; pass --resume to continue an interrupted run, "
+                                  "--overwrite to replace its dataset files, or choose an empty --out")
+        if resume and not same:
+            # Resuming replaces incomplete data{i}/model{i} files: only do that in our own dataset.
+            raise FileExistsError(f"{out_dir} is not empty and has no {DESCRIPTION}, so it holds no run to "
+                                  "resume; choose an empty --out or pass --overwrite")
     out_dir.mkdir(parents=True, exist_ok=True)
     if not same or overwrite:
         _write_text(described, json.dumps(description, indent=2) + "\n", overwrite=True)

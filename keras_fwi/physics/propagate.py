@@ -63,9 +63,11 @@ def make_propagator(wavelet: np.ndarray, source_cells: np.ndarray, receiver_cell
     """
     height, width = shape
     nt, n_shots, n_receivers = len(wavelet), len(source_cells), len(receiver_cells)
-    wavelet = tf.constant(wavelet, tf.float32)
-    source_cells = tf.constant(np.asarray(source_cells, np.int32))
-    receiver_cells = tf.constant(np.asarray(receiver_cells, np.int32))
+    # NumPy, not tf.constant: the first call may come while tracing a caller's graph, and a constant
+    # made there could not be used from any other graph or eagerly.
+    wavelet = np.asarray(wavelet, np.float32)
+    source_cells = np.asarray(source_cells, np.int32)
+    receiver_cells = np.asarray(receiver_cells, np.int32)
 
     def project(p):
         return p if free_surface_row is None else _free_surface(p, free_surface_row)
@@ -82,7 +84,7 @@ def make_propagator(wavelet: np.ndarray, source_cells: np.ndarray, receiver_cell
         return tf.gather(tf.reshape(p, [tf.shape(p)[0], n_shots, height * width]), receiver_cells, axis=2)
 
     def forward(alpha, kappa_dt, source_amplitude, keep_fields):
-        batch = tf.shape(alpha)[0]
+        batch, source = tf.shape(alpha)[0], tf.constant(wavelet)
         temp1, temp2 = 2.0 + 2.0 * _C1 * alpha - kappa_dt, 1.0 - kappa_dt
         index, amplitude = source_index(batch), tf.reshape(source_amplitude, [-1])
         zeros = tf.zeros([batch, n_shots, height, width], tf.float32)
@@ -91,7 +93,7 @@ def make_propagator(wavelet: np.ndarray, source_cells: np.ndarray, receiver_cell
         def step(t, p0, p1, records, fields):
             p = temp1 * p1 - temp2 * p0 + alpha * _stencil(p1)
             # Scatter, not a dense per-shot source map: that would cost one more full read per step.
-            p = project(tf.tensor_scatter_nd_add(p, index, amplitude * wavelet[t]))
+            p = project(tf.tensor_scatter_nd_add(p, index, amplitude * source[t]))
             if keep_fields:
                 fields = fields.write(t, p)
             return t + 1, p1, p, records.write(t, receive(p)), fields
@@ -101,15 +103,15 @@ def make_propagator(wavelet: np.ndarray, source_cells: np.ndarray, receiver_cell
                                                  maximum_iterations=nt)
         return tf.transpose(records.stack(), [1, 2, 0, 3]), (fields.stack() if keep_fields else None)
 
-    @tf.function(jit_compile=True)
+    @tf.function(jit_compile=True, autograph=False)
     def forward_records(alpha, kappa_dt, source_amplitude):
         return forward(alpha, kappa_dt, source_amplitude, keep_fields=False)[0]
 
-    @tf.function(jit_compile=True)
+    @tf.function(jit_compile=True, autograph=False)
     def backward(d_records, alpha, kappa_dt, source_amplitude):
         """Gradients of sum(d_records * records) with respect to (alpha, kappa_dt, source_amplitude)."""
         _, fields = forward(alpha, kappa_dt, source_amplitude, keep_fields=True)  # fields[n] = p[n+1]
-        batch = tf.shape(alpha)[0]
+        batch, source = tf.shape(alpha)[0], tf.constant(wavelet)
         temp1, temp2 = 2.0 + 2.0 * _C1 * alpha - kappa_dt, 1.0 - kappa_dt
         d_records = tf.transpose(d_records, [2, 0, 1, 3])  # (nt, batch, shots, receivers)
         receiver_index = tf.stack([tf.repeat(tf.range(batch), n_shots * n_receivers),
@@ -130,7 +132,7 @@ def make_propagator(wavelet: np.ndarray, source_cells: np.ndarray, receiver_cell
             previous, before = field(m - 1), field(m - 2)
             g_alpha += b * (_stencil(previous) + 2.0 * _C1 * previous)
             g_kappa += b * (before - previous)
-            g_source += tf.reshape(tf.gather_nd(b, index), [batch, n_shots]) * wavelet[m - 1]
+            g_source += tf.reshape(tf.gather_nd(b, index), [batch, n_shots]) * source[m - 1]
             return i + 1, b, b1, g_alpha, g_kappa, g_source
 
         init = (0, zeros, zeros, zeros, zeros, tf.zeros([batch, n_shots], tf.float32))

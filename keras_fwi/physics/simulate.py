@@ -11,7 +11,14 @@ an absorbing layer of ``survey.boundary`` cells with the quadratic damping
 where S1, S2 are the sums of the four neighbours at distance 1 and 2 (cells beyond the extended grid
 count as zero). After each update the source adds ``(v dt)^2 w(t)`` at its cell and the receivers
 record ``p``. The whole time loop is one XLA program, batched over models and shots, and
-differentiable with respect to velocity through ``tf.GradientTape``.
+differentiable with respect to velocity through ``tf.GradientTape`` (an adjoint-state gradient that
+holds all ``nt`` wavefields of the extended grid while it runs: 1.9 GB per model of 5 shots at
+OpenFWI's 120-cell boundary, 0.45 GB at 40).
+
+A narrower ``boundary`` is much faster (the extended grid is 310 x 310 cells at 120, 150 x 150 at 40)
+and changes the data a little: on FlatVel-A and CurveFault-A models, 40 cells differ from the
+120-cell result by 4.6-5.8 % relative RMS (largest error 1.1 or 1.4 % of OpenFWI's data range), 60
+cells by 2.8 %, 20 cells by 16 % (see benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from keras_fwi.physics.propagate import make_propagator
 from keras_fwi.physics.survey import Survey
 
 __all__ = ["damping_profile", "simulate"]
+
 
 def damping_profile(survey: Survey) -> np.ndarray:
     """``(d / a)^2`` on the extended grid, shape (nz + 2 boundary, nx + 2 boundary), float64.
@@ -48,10 +56,7 @@ def damping_profile(survey: Survey) -> np.ndarray:
 
 def _as_velocity(velocity, survey: Survey) -> tf.Tensor:
     """Validate ``velocity`` and return it as float32 (batch, nz, nx)."""
-    velocity = tf.convert_to_tensor(velocity)
-    if not velocity.dtype.is_floating:
-        velocity = tf.cast(velocity, tf.float32)
-    velocity = tf.cast(velocity, tf.float32)
+    velocity = tf.cast(tf.convert_to_tensor(velocity), tf.float32)
     if velocity.shape.rank == 4 and velocity.shape[1] == 1:
         velocity = velocity[:, 0]  # OpenFWI's model layout (batch, 1, nz, nx)
     expected = (survey.nz, survey.nx)
@@ -102,7 +107,7 @@ def _split_run(survey: Survey, parallel: int):
     """A graph that runs ``parallel`` compiled programs on disjoint models (or shots) concurrently;
     TensorFlow's inter-op threads execute independent XLA launches at the same time."""
 
-    @tf.function
+    @tf.function(autograph=False)
     def run(velocity):
         batch = velocity.shape[0]
         if batch is not None and batch >= parallel:
@@ -122,7 +127,7 @@ def _compiled(survey: Survey, shots: tuple):
     height, width = survey.nz + 2 * nbc, survey.nx + 2 * nbc
     rows = np.clip(np.arange(height) - nbc, 0, survey.nz - 1)
     cols = np.clip(np.arange(width) - nbc, 0, survey.nx - 1)
-    damping_shape = tf.constant(damping_profile(survey) * dt, tf.float32)
+    damping_shape = (damping_profile(survey) * dt).astype(np.float32)  # NumPy: see make_propagator
     kappa_scale = 3.0 * math.log(1e7) / (2.0 * (nbc - 1) * dx)
     source_cells = ((np.asarray(survey.source_z)[list(shots)] + nbc) * width
                     + np.asarray(survey.source_x)[list(shots)] + nbc)
@@ -130,7 +135,7 @@ def _compiled(survey: Survey, shots: tuple):
     propagate = make_propagator(survey.wavelet(), source_cells, receiver_cells, (height, width),
                                 nbc if survey.free_surface else None)
 
-    @tf.function
+    @tf.function(autograph=False)
     def run(velocity):
         batch = tf.shape(velocity)[0]
         v = tf.gather(tf.gather(velocity, rows, axis=1), cols, axis=2)  # (batch, H, W), edges replicated
