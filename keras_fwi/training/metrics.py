@@ -134,8 +134,9 @@ def _gaussian_window() -> np.ndarray:
 class _MapMetric(keras.metrics.Metric):
     """Weighted mean of a per-pixel (or per-map) statistic over every map seen since the last reset.
 
-    Subclasses implement ``_statistic(y_true, y_pred) -> (batch,)`` (a per-map sum of the statistic)
-    and set ``_units_per_map`` to the number of terms in each sum (pixels, or 1 for per-map values).
+    Subclasses implement ``_statistic(y_true, y_pred) -> (sums, units)`` on ``(batch, depth, width)``
+    maps: ``sums`` (batch,) is each map's sum of the statistic and ``units`` the number of terms in each
+    sum (pixels, or 1 for a per-map value), so the result is the mean over all terms of the set.
     """
 
     def __init__(self, data_format: str | None = None, name: str | None = None, dtype=None):
