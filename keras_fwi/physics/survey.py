@@ -195,8 +195,11 @@ class Survey:
 
     def to_dict(self) -> dict:
         """The fields as JSON-ready Python types."""
-        return {field.name: (list(value) if isinstance(value, tuple) else value)
-                for field in dataclasses.fields(self) for value in [getattr(self, field.name)]}
+        fields = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            fields[field.name] = list(value) if isinstance(value, tuple) else value
+        return fields
 
     @classmethod
     def from_dict(cls, fields: dict) -> "Survey":
