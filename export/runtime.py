@@ -55,6 +55,7 @@ class Predictor:
 
         if not os.path.isfile(path):
             raise FileNotFoundError(f"ONNX model {path} does not exist")
+        _warn_if_both_runtimes_installed()
         self.batch_size = positive_int("batch_size", batch_size)
         requested = _requested_providers(providers, onnxruntime.get_available_providers())
         self._session = onnxruntime.InferenceSession(os.fspath(path), _session_options(threads),
@@ -135,6 +136,23 @@ class Predictor:
         binding.bind_output("velocity", device)
         self._session.run_with_iobinding(binding)
         return binding.copy_outputs_to_cpu()[0]
+
+
+def _warn_if_both_runtimes_installed() -> None:
+    """onnxruntime and onnxruntime-gpu install the same package; side by side, one silently wins."""
+    from importlib import metadata
+
+    installed = []
+    for distribution in ("onnxruntime", "onnxruntime-gpu"):
+        try:
+            metadata.distribution(distribution)
+            installed.append(distribution)
+        except metadata.PackageNotFoundError:
+            pass
+    if len(installed) == 2:
+        warnings.warn("both onnxruntime and onnxruntime-gpu are installed; they overwrite each other's files. "
+                      "Keep one: pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu "
+                      "(or onnxruntime on machines without CUDA)", RuntimeWarning, stacklevel=3)
 
 
 def _name(provider) -> str:

@@ -175,3 +175,11 @@ def test_normalization_constants_are_validated():
     with pytest.raises(ValueError, match="has no normalisation ranges"):
         Normalization.for_dataset("fcnvmb-seg-salt")
     assert Normalization.for_dataset("flatvel_a") == Normalization(**FLATVEL_A)
+
+
+def test_onnxruntime_and_onnxruntime_gpu_side_by_side_is_reported(onnx_files, monkeypatch):
+    from importlib import metadata
+
+    monkeypatch.setattr(metadata, "distribution", lambda name: object())  # both "installed"
+    with pytest.warns(RuntimeWarning, match="both onnxruntime and onnxruntime-gpu are installed"):
+        Predictor(onnx_files / "plain.onnx", providers=["cpu"])
