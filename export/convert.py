@@ -15,6 +15,8 @@ Imports TensorFlow and tf2onnx inside the functions only.
 
 from __future__ import annotations
 
+import json
+
 import os
 from pathlib import Path
 
@@ -72,7 +74,8 @@ def run_dir_data(run_dir: Path, samples: int = 4) -> tuple[str | None, "np.ndarr
     """``(dataset, raw seismic samples)`` recorded by a ``keras_fwi train`` run, each None if unknown.
 
     The dataset comes from the run's ``config.yaml`` (``data.dataset``); the samples are the first
-    ones of its validation data (``data.val``) when that is on disk, for the parity check.
+    ones of its validation data, as recorded in ``data.json`` (generated data included) or else
+    ``data.val``, when that is on disk, for the parity check.
     """
     config_path = run_dir / "config.yaml"
     if not config_path.is_file():
@@ -82,8 +85,10 @@ def run_dir_data(run_dir: Path, samples: int = 4) -> tuple[str | None, "np.ndarr
     from keras_fwi.data.sources import resolve_sources
 
     data = load_config(config_path).data
+    recorded = run_dir / "data.json"
+    val = json.loads(recorded.read_text()).get("val") if recorded.is_file() else data.val
     try:
-        first = resolve_sources(data.val, labels=False)[0].seismic if data.val else None
+        first = resolve_sources(val, labels=False)[0].seismic if val else None
     except (FileNotFoundError, ValueError):  # validation data moved or deleted: random inputs only
         first = None
     return data.dataset, (np.asarray(open_npy(first)[:samples]) if first is not None else None)
