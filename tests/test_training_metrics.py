@@ -2,6 +2,9 @@
 pytorch_ssim run with torch, whole-set accumulation over uneven batches, and use in compile/evaluate."""
 
 import math
+import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -236,3 +239,36 @@ def test_bad_data_format_and_half_range_are_refused():
         fwi_metrics.MAE(data_format="NCHW")
     with pytest.raises(ValueError, match="give both label_min and label_max"):
         fwi_metrics.openfwi_metrics(label_min=1500)
+
+
+_MIRRORED_SCRIPT = """
+import sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+sys.path.insert(0, sys.argv[1])
+from test_training_metrics import LABEL_MAX, LABEL_MIN, REFERENCES, make_maps
+from keras_fwi.training import metrics as fwi_metrics
+with tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]).scope():
+    inputs = keras.Input((1, 20, 24))
+    hidden = keras.layers.Conv2D(1, 3, padding="same", activation="tanh")(keras.layers.Permute((2, 3, 1))(inputs))
+    model = keras.Model(inputs, keras.layers.Permute((3, 1, 2))(hidden))
+    model.compile(loss="mae", metrics=fwi_metrics.openfwi_metrics(LABEL_MIN, LABEL_MAX), jit_compile=False)
+truth, seismic = make_maps()
+results = model.evaluate(seismic, truth, batch_size=4, return_dict=True, verbose=0)  # last batch splits 1 + 1
+pred = model.predict(seismic, verbose=0)
+for name, (_, reference) in REFERENCES.items():
+    expected = reference(truth, pred)
+    assert abs(results[name] - expected) <= 1e-4 * abs(expected), (name, results[name], expected)
+print("ok")
+"""
+
+
+@pytest.mark.slow
+def test_metrics_sum_over_replicas_of_a_mirrored_strategy():
+    """Two logical CPUs need a fresh process: TensorFlow fixes its devices when it starts."""
+    tests_dir = os.path.dirname(os.path.abspath(__file__))
+    done = subprocess.run([sys.executable, "-c", _MIRRORED_SCRIPT, tests_dir], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
