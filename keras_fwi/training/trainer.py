@@ -131,6 +131,14 @@ def _optimizer(config: ExperimentConfig, steps_per_epoch: int, replicas: int) ->
     raise ValueError(f"optimizer.name must be 'adamw' or 'adam', got {opt.name!r}")
 
 
+def _jit_compile(requested: bool, strategy: tf.distribute.Strategy, progress) -> bool:
+    """XLA where it works: TF cannot compile replicated variables across logical CPU devices."""
+    if requested and strategy.num_replicas_in_sync > 1 and not tf.config.list_physical_devices("GPU"):
+        progress("XLA is off: it cannot compile replicated CPU variables (tf.distribute on CPU devices)")
+        return False
+    return requested
+
+
 def _prepare_run_dir(run_dir: Path, config: ExperimentConfig, resume: bool) -> ExperimentConfig:
     saved = run_dir / "config.yaml"
     if resume:
@@ -220,7 +228,7 @@ def _train(config, strategy, run_dir, resume, init_from, freeze, verbose, progre
         metrics = openfwi_metrics(dataset.label_min, dataset.label_max) if dataset.normalize else openfwi_metrics()
         model.compile(optimizer=_optimizer(config, steps_per_epoch, replicas),
                       loss=L1L2Loss(config.loss.l1, config.loss.l2), metrics=metrics,
-                      jit_compile=training.jit_compile)
+                      jit_compile=_jit_compile(training.jit_compile, strategy, progress))
     if frozen:
         progress(f"frozen {len(frozen)} layers: {frozen[0]} … {frozen[-1]}")
 
