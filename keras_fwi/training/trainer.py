@@ -18,7 +18,6 @@ import dataclasses
 import inspect
 import json
 import re
-import tempfile
 import time
 from pathlib import Path
 
@@ -66,7 +65,11 @@ def _strategy(name: str) -> tf.distribute.Strategy:
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multi-worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        # Keras 3's fit fails under MultiWorkerMirroredStrategy ("Attempt to convert a value (PerReplica
+        # ...)"), still open upstream; refuse it clearly rather than after the workers have started.
+        raise ValueError("training.strategy 'multi-worker' is not supported: Keras 3.15's model.fit fails under "
+                         "tf.distribute.MultiWorkerMirroredStrategy (keras-team/keras#20585). Use 'mirrored' to "
+                         "train on all devices of one machine")
     if name != "default":
         raise ValueError(f"training.strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
     return tf.distribute.get_strategy()
@@ -181,14 +184,9 @@ def train(config: ExperimentConfig, run_dir, *, resume: bool = False, init_from:
     training = config.training
     if training.precision not in PRECISIONS:
         raise ValueError(f"training.precision must be one of {', '.join(PRECISIONS)}, got {training.precision!r}")
-    # Multi-worker strategies must exist before other TensorFlow work; only the chief owns run_dir.
-    strategy = _strategy(training.strategy)
-    if _is_chief(strategy):
+    strategy = _strategy(training.strategy)  # before anything is written: a refused strategy leaves no run
+    if not resume:
         config = _prepare_run_dir(run_dir, config, resume)
-    else:
-        # Other workers take part in every step but keep their (identical) files out of the run.
-        resolver = strategy.cluster_resolver
-        run_dir = Path(tempfile.mkdtemp(prefix=f"keras_fwi-{resolver.task_type}-{resolver.task_id}-"))
     keras.utils.set_random_seed(training.seed)
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(training.precision)
@@ -196,16 +194,6 @@ def train(config: ExperimentConfig, run_dir, *, resume: bool = False, init_from:
         return _train(config, strategy, run_dir, resume, init_from, tuple(freeze), verbose, progress)
     finally:
         keras.config.set_dtype_policy(previous_policy)
-
-
-def _is_chief(strategy: tf.distribute.Strategy) -> bool:
-    """True unless this process is a non-chief worker of a multi-worker strategy."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.cluster_spec().as_dict():
-        return True
-    if "chief" in resolver.cluster_spec().as_dict():
-        return resolver.task_type == "chief"
-    return resolver.task_type == "worker" and resolver.task_id == 0
 
 
 def _train(config, strategy, run_dir, resume, init_from, freeze, verbose, progress) -> TrainResult:
