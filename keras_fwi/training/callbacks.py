@@ -17,7 +17,7 @@ import numpy as np
 
 from keras_fwi.io_utils import atomic_output
 
-__all__ = ["AtomicModelCheckpoint", "NaNGuard", "ResumableBackup", "recompute_batch_norm"]
+__all__ = ["AtomicModelCheckpoint", "NaNGuard", "ResumableBackup", "RunProgressBar", "recompute_batch_norm"]
 
 
 def _write_json_atomically(path: Path, payload: dict) -> None:
@@ -96,6 +96,19 @@ class AtomicModelCheckpoint(keras.callbacks.Callback):
                 self.model.save(tmp)
             _write_json_atomically(self.directory / "best.json",
                                    {"epoch": epoch + 1, "monitor": self.monitor, "value": float(value)})
+
+
+class RunProgressBar(keras.callbacks.ProgbarLogger):
+    """Keras' progress bar, counting epochs out of the whole run ("Epoch 4/12") when each ``fit``
+    call trains a single epoch."""
+
+    def __init__(self, total_epochs: int):
+        super().__init__()
+        self.total_epochs = total_epochs
+
+    def set_params(self, params):
+        super().set_params(params)
+        self.epochs = self.total_epochs
 
 
 class NaNGuard(keras.callbacks.Callback):

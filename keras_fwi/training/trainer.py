@@ -227,7 +227,7 @@ def _train(config, strategy, run_dir, resume, init_from, freeze, verbose, progre
     callbacks = [fwi_callbacks.ResumableBackup(run_dir / "backup"), guard,
                  fwi_callbacks.AtomicModelCheckpoint(run_dir / "checkpoints"),
                  keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
-                 keras.callbacks.TensorBoard(str(run_dir / "logs"))]
+                 keras.callbacks.TensorBoard(str(run_dir / "logs")), fwi_callbacks.RunProgressBar(training.epochs)]
     started = time.perf_counter()
     # One fit per epoch, each on a pipeline seeded by (seed, epoch): the data order of every epoch is
     # then the same whether the run was interrupted or not.
