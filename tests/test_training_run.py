@@ -118,6 +118,20 @@ def test_resume_in_process_is_exact(tiny_openfwi, tmp_path):
         np.testing.assert_array_equal(got, expected)
 
 
+def test_resume_freezes_what_the_run_froze(tiny_openfwi, tmp_path):
+    config = load_config(tiny_openfwi, ["training.epochs=1", "training.recompute_batch_norm=false"])
+    first = train(config, tmp_path / "run", freeze=["encoder"], verbose=0).model
+    encoder = [layer.name for layer in first.layers if layer.name.startswith("convblock") and layer.weights]
+    before = {name: [w.copy() for w in first.get_layer(name).get_weights()] for name in encoder}
+    saved = tmp_path / "run" / "config.yaml"
+    saved.write_text(saved.read_text().replace("epochs: 1", "epochs: 2"))
+    resumed = train(None, tmp_path / "run", resume=True, verbose=0).model
+    for name in encoder:
+        assert not resumed.get_layer(name).trainable
+        for old, new in zip(before[name], resumed.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(new, old)
+
+
 def test_resume_needs_an_existing_run(tmp_path):
     done = subprocess.run([sys.executable, "-m", "keras_fwi", "train", "--run-dir", str(tmp_path / "none"),
                            "--resume"], capture_output=True, text=True, timeout=300)

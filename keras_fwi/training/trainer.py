@@ -3,6 +3,7 @@
 A run directory holds everything a run writes::
 
     config.yaml            the experiment, as run (``--resume`` reads it back)
+    freeze.json            the parts kept fixed, if any (``--resume`` freezes them again)
     data.json              the training and validation files read (generated ones included)
     backup/                full training state after each epoch (exact resume)
     checkpoints/           last.keras, best.keras (by validation loss), best.json
@@ -190,6 +191,12 @@ def train(config: ExperimentConfig, run_dir, *, resume: bool = False, init_from:
     keras.utils.set_random_seed(training.seed)
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(training.precision)
+    frozen_parts = run_dir / "freeze.json"  # a resumed run must freeze what the original run froze
+    if resume:
+        freeze = json.loads(frozen_parts.read_text()) if frozen_parts.is_file() else []
+    elif freeze:
+        with atomic_output(frozen_parts) as tmp:
+            tmp.write_text(json.dumps(list(freeze)))
     try:
         return _train(config, strategy, run_dir, resume, init_from, tuple(freeze), verbose, progress)
     finally:
