@@ -86,6 +86,7 @@ class TrainingConfig:
     strategy: str = "default"  # default | mirrored | multi-worker
     seed: int = 0
     jit_compile: bool = True
+    sync_batch_norm: bool = False  # BatchNorm statistics over all replicas (OpenFWI's --sync-bn)
     recompute_batch_norm: bool = True  # re-estimate BatchNorm statistics after training
     flip_tta: bool = False  # average with the prediction on mirrored input when evaluating
     figure_samples: int = 4

@@ -219,6 +219,10 @@ def _train(config, strategy, run_dir, resume, init_from, freeze, verbose, progre
         if init_from:
             _initialise_from(model, init_from, config.model.arch)
         frozen = _freeze(model, freeze, config.model.arch)
+        if training.sync_batch_norm:
+            for layer in model.layers:
+                if isinstance(layer, keras.layers.BatchNormalization):
+                    layer.synchronized = True  # read at call time: replicas share batch statistics
         dataset = get_preset(config.data.dataset)
         metrics = openfwi_metrics(dataset.label_min, dataset.label_max) if dataset.normalize else openfwi_metrics()
         model.compile(optimizer=_optimizer(config, steps_per_epoch, replicas),
