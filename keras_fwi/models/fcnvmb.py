@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import keras
 
-from keras_fwi._validation import positive_int, positive_int_tuple
+from keras_fwi._validation import positive_int_tuple
 from keras_fwi.models import blocks
-from keras_fwi.models.layout import seismic_input, velocity_output
+from keras_fwi.models.layout import check_sizes, seismic_input, velocity_output
 
 _LEVELS = 4  # down/up stages; the decoder output is 2**_LEVELS times the coarsest map
 _CROP_OFFSET = 1
@@ -79,10 +79,7 @@ def fcnvmb(shots: int = 29, time_samples: int = 400, receivers: int = 301,
         >>> model.output_shape
         (None, 1, 201, 301)
     """
-    shots = positive_int("shots", shots)
-    time_samples = positive_int("time_samples", time_samples)
-    receivers = positive_int("receivers", receivers)
-    depth, width = positive_int_tuple("velocity_shape", velocity_shape, length=2)
+    shots, time_samples, receivers, depth, width = check_sizes(shots, time_samples, receivers, velocity_shape)
     filters = positive_int_tuple("filters", filters, length=5)
     if any(deeper != 2 * shallower for shallower, deeper in zip(filters, filters[1:])):
         # Each reference up stage convolves [skip, upsampled] = 2·filters[i] channels with a stage built

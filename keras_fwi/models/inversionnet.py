@@ -11,9 +11,9 @@ import itertools
 
 import keras
 
-from keras_fwi._validation import positive_int, positive_int_tuple
+from keras_fwi._validation import positive_int_tuple
 from keras_fwi.models import blocks
-from keras_fwi.models.layout import seismic_input, velocity_output
+from keras_fwi.models.layout import check_sizes, seismic_input, velocity_output
 
 # (name, width index, kernel, stride, padding) of the encoder blocks, in PyTorch terms (time, receiver).
 _ENCODER = (
@@ -108,10 +108,7 @@ def inversionnet(shots: int = 5, time_samples: int = 1000, receivers: int = 70,
         >>> model.output_shape
         (None, 1, 70, 70)
     """
-    shots = positive_int("shots", shots)
-    time_samples = positive_int("time_samples", time_samples)
-    receivers = positive_int("receivers", receivers)
-    depth, width = positive_int_tuple("velocity_shape", velocity_shape, length=2)
+    shots, time_samples, receivers, depth, width = check_sizes(shots, time_samples, receivers, velocity_shape)
     widths = positive_int_tuple("widths", widths, length=5)
     if depth > _DECODED_SIZE or width > _DECODED_SIZE:
         raise ValueError(f"velocity_shape must be at most ({_DECODED_SIZE}, {_DECODED_SIZE}) (the decoder's "

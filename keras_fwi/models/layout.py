@@ -12,9 +12,16 @@ from __future__ import annotations
 
 import keras
 
-from keras_fwi._validation import one_of
+from keras_fwi._validation import one_of, positive_int, positive_int_tuple
 
 DATA_FORMATS = ("channels_first", "channels_last")
+
+
+def check_sizes(shots, time_samples, receivers, velocity_shape) -> tuple[int, int, int, int, int]:
+    """``(shots, time_samples, receivers, depth, width)`` as ints; ``ValueError`` naming any that is not positive."""
+    depth, width = positive_int_tuple("velocity_shape", velocity_shape, length=2)
+    return (positive_int("shots", shots), positive_int("time_samples", time_samples),
+            positive_int("receivers", receivers), depth, width)
 
 
 def seismic_input(shots: int, time_samples: int, receivers: int, data_format: str):

@@ -9,7 +9,7 @@ from keras_fwi.data import get_preset
 from keras_fwi.data.transforms import denormalize_velocity
 from keras_fwi.training.metrics import openfwi_metrics
 
-__all__ = ["evaluate_model", "mean_map_baseline", "predict_maps"]
+__all__ = ["evaluate_model", "mean_map_baseline", "predict_maps", "preset_metrics"]
 
 
 def _flip_seismic(seismic, data_format: str):
@@ -30,6 +30,13 @@ def predict_maps(model, seismic, flip_tta: bool = False, data_format: str = "cha
     return prediction
 
 
+def preset_metrics(preset, data_format: str | None = None) -> list:
+    """OpenFWI's metrics for a dataset preset; m/s variants only where maps are normalised (OpenFWI)."""
+    if preset.normalize:
+        return openfwi_metrics(preset.label_min, preset.label_max, data_format)
+    return openfwi_metrics(data_format=data_format)
+
+
 def evaluate_model(model, dataset, dataset_name: str, flip_tta: bool = False,
                    data_format: str = "channels_first") -> tuple[dict, np.ndarray, np.ndarray]:
     """Metrics over the whole of ``dataset`` (normalised ``(seismic, velocity)`` batches).
@@ -39,8 +46,7 @@ def evaluate_model(model, dataset, dataset_name: str, flip_tta: bool = False,
         MAE/RMSE/PSNR); truth and prediction of the first batch in m/s, (batch, depth, width).
     """
     preset = get_preset(dataset_name)
-    metrics = openfwi_metrics(preset.label_min, preset.label_max, data_format) if preset.normalize \
-        else openfwi_metrics(data_format=data_format)
+    metrics = preset_metrics(preset, data_format)
     first = None
     for seismic, velocity in dataset:
         prediction = predict_maps(model, seismic, flip_tta, data_format)

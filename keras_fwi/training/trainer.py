@@ -32,10 +32,9 @@ from keras_fwi.data import get_preset
 from keras_fwi.io_utils import atomic_output
 from keras_fwi.training import callbacks as fwi_callbacks
 from keras_fwi.training.datasets import experiment_datasets
-from keras_fwi.training.evaluation import evaluate_model, mean_map_baseline
+from keras_fwi.training.evaluation import evaluate_model, mean_map_baseline, preset_metrics
 from keras_fwi.training.figures import plot_velocity_comparison
 from keras_fwi.training.losses import L1L2Loss
-from keras_fwi.training.metrics import openfwi_metrics
 from keras_fwi.training.schedules import WarmupMultiStep
 
 __all__ = ["PRECISIONS", "STRATEGIES", "TrainingDiverged", "TrainResult", "build_model", "train"]
@@ -205,6 +204,7 @@ def train(config: ExperimentConfig, run_dir, *, resume: bool = False, init_from:
 
 def _train(config, strategy, run_dir, resume, init_from, freeze, verbose, progress) -> TrainResult:
     training = config.training
+    preset = get_preset(config.data.dataset)
     replicas = strategy.num_replicas_in_sync
     global_batch = training.batch_size * replicas  # batch_size is per replica, as in OpenFWI's DDP script
     train_for_epoch, val_ds, sources = experiment_datasets(config.data, global_batch, training.seed,
@@ -223,10 +223,8 @@ def _train(config, strategy, run_dir, resume, init_from, freeze, verbose, progre
             for layer in model.layers:
                 if isinstance(layer, keras.layers.BatchNormalization):
                     layer.synchronized = True  # read at call time: replicas share batch statistics
-        dataset = get_preset(config.data.dataset)
-        metrics = openfwi_metrics(dataset.label_min, dataset.label_max) if dataset.normalize else openfwi_metrics()
         model.compile(optimizer=_optimizer(config, steps_per_epoch, replicas),
-                      loss=L1L2Loss(config.loss.l1, config.loss.l2), metrics=metrics,
+                      loss=L1L2Loss(config.loss.l1, config.loss.l2), metrics=preset_metrics(preset),
                       jit_compile=_jit_compile(training.jit_compile, strategy, progress))
     if frozen:
         progress(f"frozen {len(frozen)} layers: {frozen[0]} … {frozen[-1]}")
@@ -270,6 +268,6 @@ def _train(config, strategy, run_dir, resume, init_from, freeze, verbose, progre
     shown = min(training.figure_samples, len(truth))
     if shown:
         plot_velocity_comparison(truth[:shown], prediction[:shown], run_dir / "predictions.png",
-                                 dx=get_preset(config.data.dataset).dx)
+                                 dx=preset.dx)
     return TrainResult(run_dir, done, training.epochs, results, model)
 
