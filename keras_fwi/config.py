@@ -39,7 +39,8 @@ class GenerateConfig:
     per_file: int = 64
     test_fraction: float = 0.1  # share of files held out (the last ones)
     survey: str = "openfwi"
-    boundary: int | None = None  # absorbing cells; None keeps the survey preset's (OpenFWI: 120)
+    absorbing: str | None = None  # "cpml" or "damping"; None keeps the survey preset's (a CPML)
+    boundary: int | None = None  # absorbing cells; None: the absorbing layer's default (CPML 12, damping 120)
     seed: int = 0
 
 

@@ -27,13 +27,16 @@ def generated_splits(generate: GenerateConfig, progress: bool = True) -> tuple[P
     """
     from keras_fwi.physics.generate import SURVEYS, generate_dataset
 
-    settings = json.dumps(dataclasses.asdict(generate), sort_keys=True)
-    folder = cache_folder() / "generated" / f"{generate.family}-{hashlib.sha256(settings.encode()).hexdigest()[:12]}"
     if generate.survey not in SURVEYS:
         raise ValueError(f"data.generate.survey must be one of {sorted(SURVEYS)}, got {generate.survey!r}")
-    survey = SURVEYS[generate.survey]()
+    changes = {"absorbing": generate.absorbing} if generate.absorbing is not None else {}
     if generate.boundary is not None:
-        survey = survey.replace(boundary=generate.boundary)
+        changes["boundary"] = generate.boundary
+    survey = SURVEYS[generate.survey](**changes)
+    # The key holds the resolved survey (absorbing layer and width included), so neither a changed
+    # setting nor a changed package default ever reuses stale files.
+    settings = json.dumps({**dataclasses.asdict(generate), "survey": survey.to_dict()}, sort_keys=True)
+    folder = cache_folder() / "generated" / f"{generate.family}-{hashlib.sha256(settings.encode()).hexdigest()[:12]}"
     splits = folder / "train.txt", folder / "test.txt"
     if not all(split.is_file() for split in splits) or not (folder / "complete").is_file():
         generate_dataset(folder, generate.family, generate.samples, generate.per_file, survey=survey,
