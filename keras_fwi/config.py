@@ -53,6 +53,8 @@ class DataConfig:
     generate: GenerateConfig | None = None
     sample_temporal: int = 1
     flip: bool = False  # horizontal-flip augmentation (receivers and shot order reversed together)
+    noise_snr_db: float | None = None  # training data only: white noise at this SNR (dB) per shot gather
+    trace_dropout: float = 0.0  # training data only: probability that a trace is zeroed
 
 
 @dataclasses.dataclass(frozen=True)
