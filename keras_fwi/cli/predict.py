@@ -35,11 +35,19 @@ def run(args: argparse.Namespace) -> int:
     from keras_fwi.export.files import predict_files
     from keras_fwi.export.runtime import Predictor
 
-    # A CUDA provider that cannot load logs a multi-line error; Predictor's one-line warning says it.
-    onnxruntime.set_default_logger_severity(3)
+    import warnings
+
+    # A CUDA provider that cannot load logs a multi-line (red) error at session creation; the device
+    # line below says where the model runs instead. --verbose keeps onnxruntime's warnings and errors.
+    onnxruntime.set_default_logger_severity(1 if args.verbose else 4)
 
     providers = None if args.provider == "auto" else [args.provider]
-    predictor = Predictor(args.model, providers, batch_size=args.batch_size, threads=args.threads)
+    with warnings.catch_warnings():
+        if args.provider == "auto" and not args.verbose:  # auto means "CUDA if it starts": no warning if not
+            warnings.filterwarnings("ignore", message=".*could not start it", category=RuntimeWarning)
+        predictor = Predictor(args.model, providers, batch_size=args.batch_size, threads=args.threads)
+    print(f"device: {predictor.device.upper()} (onnxruntime {predictor.providers[0]}), "
+          f"precision {predictor.info.props.get('precision', 'float32')}")
     written = predict_files(predictor, args.inputs, args.out, plot=args.plot, overwrite=args.overwrite,
                             progress=not args.quiet, dataset=args.dataset)
     maps = sum(1 for path in written if path.suffix == ".npy")

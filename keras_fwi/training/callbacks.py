@@ -8,8 +8,12 @@ instant leaves the previous complete state in place.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
+import re
+import sys
 from pathlib import Path
 
 import keras
@@ -98,9 +102,25 @@ class AtomicModelCheckpoint(keras.callbacks.Callback):
                                    {"epoch": epoch + 1, "monitor": self.monitor, "value": float(value)})
 
 
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+class _PlainProgbar(keras.utils.Progbar):
+    """Keras' progress bar without its ANSI colour codes (which it writes even into a log file)."""
+
+    def update(self, current, values=None, finalize=None):
+        buffer = io.StringIO()
+        with contextlib.redirect_stdout(buffer):
+            super().update(current, values, finalize)
+        text = _ANSI_ESCAPE.sub("", buffer.getvalue())
+        if text:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+
+
 class RunProgressBar(keras.callbacks.ProgbarLogger):
     """Keras' progress bar, counting epochs out of the whole run ("Epoch 4/12") when each ``fit``
-    call trains a single epoch."""
+    call trains a single epoch; plain text (no ANSI codes) when stdout is not a terminal."""
 
     def __init__(self, total_epochs: int):
         super().__init__()
@@ -109,6 +129,12 @@ class RunProgressBar(keras.callbacks.ProgbarLogger):
     def set_params(self, params):
         super().set_params(params)
         self.epochs = self.total_epochs
+
+    def _maybe_init_progbar(self):
+        if self.progbar is None and not (hasattr(sys.stdout, "isatty") and sys.stdout.isatty()):
+            self.progbar = _PlainProgbar(target=self.target, verbose=self.verbose, unit_name="step",
+                                         stateless_metrics=set())
+        super()._maybe_init_progbar()
 
 
 class NaNGuard(keras.callbacks.Callback):
