@@ -9,7 +9,7 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "import-torch", help="convert an OpenFWI/FCNVMB PyTorch checkpoint into a .keras model",
         description="Load a reference PyTorch checkpoint (OpenFWI InversionNet .pth, FCNVMB .pkl) with "
-                    "torch.load(weights_only=True) and save the equivalent keras_fwi model. Shots and widths "
+                    "torch.load(weights_only=True) and save the equivalent keras_fwi model. Shots and channel widths (widths, or FCNVMB's filters) "
                     "are read from the checkpoint. Needs the torch extra.")
     parser.add_argument("checkpoint", help="PyTorch checkpoint file")
     parser.add_argument("--arch", required=True, choices=("inversionnet", "fcnvmb"), help="reference network")
