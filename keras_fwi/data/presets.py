@@ -16,7 +16,7 @@ from importlib import resources
 
 import yaml
 
-__all__ = ["DatasetPreset", "get_preset", "preset_names"]
+__all__ = ["DatasetPreset", "get_preset", "preset_from_dict", "preset_names"]
 
 _PRESET_FILES = ("openfwi.yaml", "fcnvmb.yaml")
 
@@ -107,6 +107,18 @@ def _from_mapping(name: str, entry: dict) -> DatasetPreset:
         if values.get(key) is not None:
             values[key] = tuple(values[key])
     return DatasetPreset(name=name, **values)
+
+
+def preset_from_dict(values: dict) -> DatasetPreset:
+    """Inverse of ``dataclasses.asdict(preset)``: a preset recorded in an artefact (JSON).
+
+    Raises:
+        ValueError: no ``name``, or unknown keys (named).
+    """
+    if not isinstance(values, dict) or not isinstance(values.get("name"), str):
+        raise ValueError(f"a recorded preset must be a mapping with a 'name', got {values!r:.200}")
+    entry = {key: value for key, value in values.items() if key != "name"}
+    return _from_mapping(values["name"], entry)
 
 
 @functools.cache

@@ -19,6 +19,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from keras_fwi.artefacts import save_model
 from keras_fwi.io_utils import atomic_output
 
 __all__ = ["AtomicModelCheckpoint", "NaNGuard", "ResumableBackup", "RunProgressBar", "recompute_batch_norm"]
@@ -78,12 +79,14 @@ class AtomicModelCheckpoint(keras.callbacks.Callback):
     Args:
         directory: folder for the checkpoints.
         monitor: log key to minimise. Default ``"val_loss"`` (OpenFWI keeps the best validation loss).
+        dataset: preset name or ``DatasetPreset`` recorded in each file (``keras_fwi.artefacts``), or None.
     """
 
-    def __init__(self, directory, monitor: str = "val_loss"):
+    def __init__(self, directory, monitor: str = "val_loss", dataset=None):
         super().__init__()
         self.directory = Path(directory)
         self.monitor = monitor
+        self.dataset = dataset
 
     def _best(self) -> float:
         path = self.directory / "best.json"
@@ -92,12 +95,10 @@ class AtomicModelCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         self.directory.mkdir(parents=True, exist_ok=True)
-        with atomic_output(self.directory / "last.keras", overwrite=True) as tmp:
-            self.model.save(tmp)
+        save_model(self.model, self.directory / "last.keras", self.dataset, overwrite=True)
         value = logs.get(self.monitor)
         if value is not None and np.isfinite(value) and value < self._best():
-            with atomic_output(self.directory / "best.keras", overwrite=True) as tmp:
-                self.model.save(tmp)
+            save_model(self.model, self.directory / "best.keras", self.dataset, overwrite=True)
             _write_json_atomically(self.directory / "best.json",
                                    {"epoch": epoch + 1, "monitor": self.monitor, "value": float(value)})
 
