@@ -159,3 +159,12 @@ def test_predict_states_units_from_the_metadata_and_dataset_fills_a_gap(exported
     code, captured, _ = predict("recorded", "--dataset", "curvevel-a")
     assert code == 2 and "--dataset curvevel-a (dataset=) conflicts with ONNX model" in captured.err
     assert "records dataset 'flatvel-a'" in captured.err
+
+
+def test_openfwi_survey_matches_the_preset():
+    """Survey.openfwi's constants and the flatvel-a preset's are the same facts (until one derives from the other)."""
+    from keras_fwi.physics import Survey
+
+    assert Survey(**get_preset("flatvel-a").survey_fields()) == Survey.openfwi()
+    with pytest.raises(ValueError, match="'fcnvmb-seg-salt' does not record dt, frequency"):
+        get_preset("fcnvmb-seg-salt").survey_fields()
