@@ -106,8 +106,19 @@ class AtomicModelCheckpoint(keras.callbacks.Callback):
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
+def _is_terminal() -> bool:
+    return hasattr(sys.stdout, "isatty") and sys.stdout.isatty()
+
+
 class _PlainProgbar(keras.utils.Progbar):
-    """Keras' progress bar without its ANSI colour codes (which it writes even into a log file)."""
+    """Keras' progress bar for a log file: no ANSI colour codes, no backspaces or carriage returns.
+
+    Keras writes both whenever ``"posix" in sys.modules`` (every Linux and macOS), terminal or not.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._dynamic_display = False
 
     def update(self, current, values=None, finalize=None):
         buffer = io.StringIO()
@@ -121,7 +132,8 @@ class _PlainProgbar(keras.utils.Progbar):
 
 class RunProgressBar(keras.callbacks.ProgbarLogger):
     """Keras' progress bar, counting epochs out of the whole run ("Epoch 4/12") when each ``fit``
-    call trains a single epoch; plain text (no ANSI codes) when stdout is not a terminal."""
+    call trains a single epoch; when stdout is not a terminal, one plain line per epoch (no ANSI codes,
+    backspaces or carriage returns)."""
 
     def __init__(self, total_epochs: int):
         super().__init__()
@@ -130,9 +142,11 @@ class RunProgressBar(keras.callbacks.ProgbarLogger):
     def set_params(self, params):
         super().set_params(params)
         self.epochs = self.total_epochs
+        if self.verbose == 1 and not _is_terminal():
+            self.verbose = 2  # one line per epoch in a log, as fit(verbose=2), not one per refresh
 
     def _maybe_init_progbar(self):
-        if self.progbar is None and not (hasattr(sys.stdout, "isatty") and sys.stdout.isatty()):
+        if self.progbar is None and not _is_terminal():
             self.progbar = _PlainProgbar(target=self.target, verbose=self.verbose, unit_name="step",
                                          stateless_metrics=set())
         super()._maybe_init_progbar()
