@@ -127,10 +127,14 @@ def test_cli_import_torch(tmp_path):
     torch.save({"model": reference.state_dict()}, checkpoint)
     out = tmp_path / "model.keras"
     command = [sys.executable, "-m", "keras_fwi", "import-torch", str(checkpoint), "--arch", "inversionnet",
-               "--out", str(out)]
+               "--out", str(out), "--dataset", "flatvel_a"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
+    assert done.stderr == "" and done.stdout.endswith(", dataset flatvel-a\n")
     assert_same_outputs(reference, keras.saving.load_model(out, safe_mode=True), CASES["inversionnet"][1])
+    from keras_fwi.artefacts import read_preset
+
+    assert read_preset(out).name == "flatvel-a"
 
     before = out.read_bytes()
     again = subprocess.run(command, capture_output=True, text=True, timeout=300)
