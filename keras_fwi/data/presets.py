@@ -90,7 +90,9 @@ class DatasetPreset:
         return (1, *self.velocity_shape)
 
     def survey_fields(self) -> dict:
-        """The simulation geometry as ``keras_fwi.physics.Survey`` arguments (cells, s, Hz), one definition.
+        """The survey that made this dataset, as ``keras_fwi.physics.Survey`` arguments (cells, s, Hz):
+        one definition of the geometry. The absorbing layer is the one the dataset was made with,
+        OpenFWI's damping layer of ``boundary_cells``.
 
         Receivers sit on every surface cell (OpenFWI's layout); depths are rounded to cells of ``dx``.
 
@@ -104,7 +106,7 @@ class DatasetPreset:
         return dict(nz=self.velocity_shape[0], nx=self.velocity_shape[1], dx=self.dx, nt=self.time_samples,
                     dt=self.dt, frequency=self.frequency, source_z=round(self.source_depth / self.dx),
                     source_x=tuple(self.source_cells), receiver_z=round(self.receiver_depth / self.dx),
-                    receiver_x=tuple(range(self.receivers)), boundary=self.boundary_cells)
+                    receiver_x=tuple(range(self.receivers)), absorbing="damping", boundary=self.boundary_cells)
 
     def replace(self, **changes) -> "DatasetPreset":
         """Return a copy with ``changes`` applied (unknown field names raise ``TypeError``)."""
