@@ -19,7 +19,8 @@ from keras_fwi.data import checks
 from keras_fwi.data.presets import DatasetPreset, get_preset
 from keras_fwi.data.transforms import seismic_bounds, velocity_bounds
 
-__all__ = ["decimate_middle", "fcnvmb_dataset", "fcnvmb_pairs", "read_fcnvmb_sample"]
+__all__ = ["decimate_middle", "fcnvmb_dataset", "fcnvmb_pairs", "fcnvmb_seismic_files", "read_fcnvmb_sample",
+           "read_fcnvmb_seismic"]
 
 
 def _scipy_io():
@@ -125,11 +126,25 @@ def read_fcnvmb_sample(seismic_path, velocity_path=None, *, dataset: str | Datas
     return seismic, velocity
 
 
+# The reference keeps seismic and velocity files in sibling folders: georec_train/ and vmodel_train/
+# for both datasets (SEG salt's srec<i>.mat sit in georec_train/, its svmodel<i>.mat in vmodel_train/).
+_FOLDER_TOKENS = (("georec", "vmodel"),)
+
+
+def _velocity_folders(folder: Path, preset: DatasetPreset) -> list[Path]:
+    """Sibling folders that may hold ``folder``'s velocity files, most specific first."""
+    tokens = ((preset.seismic_file_prefix, preset.velocity_file_prefix), *_FOLDER_TOKENS)
+    siblings = [folder.parent / folder.name.replace(seismic, velocity, 1)
+                for seismic, velocity in tokens if seismic in folder.name]
+    return list(dict.fromkeys(s for s in siblings if s != folder))
+
+
 def fcnvmb_pairs(folder, dataset: str | DatasetPreset = "fcnvmb-simulated") -> list[tuple[Path, Path | None]]:
     """Pair ``<seismic prefix><i>.mat`` in ``folder`` with ``<velocity prefix><i>.mat``.
 
-    Velocity files are looked for in ``folder`` and in its sibling named with the velocity prefix
-    (the reference's ``georec_train`` → ``vmodel_train``). Files are returned in numeric order.
+    Velocity files are looked for in ``folder`` and in its siblings named with the velocity prefix
+    or ``vmodel`` for ``georec`` (the reference's ``georec_train`` → ``vmodel_train``, for SEG salt's
+    ``srec<i>.mat``/``svmodel<i>.mat`` too). Files are returned in numeric order.
 
     Raises:
         FileNotFoundError: no seismic files in ``folder``.
@@ -141,9 +156,7 @@ def fcnvmb_pairs(folder, dataset: str | DatasetPreset = "fcnvmb-simulated") -> l
     numbered = sorted((int(m.group(1)), p) for p in folder.glob("*.mat") if (m := pattern.match(p.name)))
     if not numbered:
         raise FileNotFoundError(f"no {preset.seismic_file_prefix}<i>.mat files in {folder}")
-    sibling = folder.parent / folder.name.replace(preset.seismic_file_prefix, preset.velocity_file_prefix, 1)
-    candidates = [folder] + ([sibling] if sibling != folder else [])
-
+    candidates = [folder] + _velocity_folders(folder, preset)
     def velocity_for(number: int) -> Path | None:
         name = f"{preset.velocity_file_prefix}{number}.mat"
         return next((c / name for c in candidates if (c / name).is_file()), None)
@@ -232,3 +245,27 @@ def fcnvmb_dataset(source, *, dataset: str | DatasetPreset = "fcnvmb-simulated",
     if not cache:
         ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+
+
+def fcnvmb_seismic_files(source, dataset: str | DatasetPreset = "fcnvmb-simulated") -> list[Path]:
+    """Seismic ``.mat`` files of ``source``: a ``.mat`` file, a folder (``fcnvmb_pairs``), a split file or a list.
+
+    Raises:
+        FileNotFoundError: a file or folder does not exist, or a folder holds no seismic files.
+    """
+    from keras_fwi.data.sources import resolve_sources
+
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if path.is_dir():
+            return [seismic for seismic, _ in fcnvmb_pairs(path, dataset)]
+        if path.suffix.lower() == ".mat":
+            if not path.is_file():
+                raise FileNotFoundError(f"{path} does not exist")
+            return [path]
+    return [pair.seismic for pair in resolve_sources(source, labels=False)]
+
+
+def read_fcnvmb_seismic(paths, dataset: str | DatasetPreset = "fcnvmb-simulated") -> np.ndarray:
+    """Raw decimated samples of seismic ``.mat`` files stacked: float32 (n, shots, time, receivers)."""
+    return np.stack([read_fcnvmb_sample(path, dataset=dataset)[0] for path in paths])
