@@ -39,11 +39,14 @@ def export_onnx(model_or_path, out: str | os.PathLike, *, opset: int = DEFAULT_O
         out: path of the ``.onnx`` file to write.
         opset: int, ONNX opset, 13–18. Default 17.
         fp16: bool, store weights and compute in float16 (for GPU serving); inputs and outputs stay
-            float32. Checked against Keras within ``verify.FLOAT16_BOUND`` instead of ``FLOAT32_BOUND``.
+            float32. Checked against Keras within ``verify.FLOAT16_BOUND`` instead of ``FLOAT32_BOUND``
+            (both relative to the output's scale, ``verify.output_scale``).
         raw_io: bool, bake OpenFWI's normalisation into the graph: raw amplitudes in, m/s out. Needs
             the dataset's constants (``dataset`` or ``normalization``).
         dataset: str, name of a dataset preset whose constants are recorded (and baked in with
-            ``raw_io``), e.g. ``"flatvel-a"``; ``"none"`` records none, even for a run directory.
+            ``raw_io``), e.g. ``"flatvel-a"``; ``"none"`` records none, even for a run directory. A
+            preset trained on raw amplitudes and m/s (FCNVMB's, ``normalize: false``) records its
+            name and those units instead (``raw_io`` is then implied).
         normalization: explicit constants instead of ``dataset``.
         check_seismic: raw amplitudes (n, shots, time, receivers) from real data to compare on, in
             addition to random inputs; needs the constants to normalise them.
@@ -65,14 +68,21 @@ def export_onnx(model_or_path, out: str | os.PathLike, *, opset: int = DEFAULT_O
     opset = positive_int("opset", opset)
     if not MIN_OPSET <= opset <= 18:
         raise ValueError(f"opset must be between {MIN_OPSET} and 18 (what tf2onnx 1.17 writes), got {opset}")
+    network_seismic = None  # samples already in the network's input units (a raw-units run's data)
     if _is_run_dir(model_or_path) and normalization is None and dataset is None:
         dataset, run_seismic = _convert.run_dir_data(Path(model_or_path))
-        if dataset is not None and _has_constants(dataset):
+        if dataset is not None and _raw_units(dataset):  # FCNVMB: trained on raw amplitudes and m/s
+            network_seismic = run_seismic
+        elif dataset is not None and _has_constants(dataset):
             check_seismic = run_seismic if check_seismic is None else check_seismic
-        else:  # e.g. FCNVMB, trained on raw amplitudes and m/s: nothing to record
+        else:
             dataset = None
     dataset = None if dataset == "none" else dataset
-    normalization = _resolve_normalization(dataset, normalization)
+    raw_units = dataset is not None and normalization is None and _raw_units(dataset)
+    normalization = None if raw_units else _resolve_normalization(dataset, normalization)
+    if raw_units and check_seismic is not None:
+        network_seismic, check_seismic = check_seismic, None
+    raw_io = raw_io and not raw_units  # such a model takes raw amplitudes and returns m/s already
     if raw_io and normalization is None:
         raise ValueError("raw_io (--raw-io) needs the dataset's normalisation constants: pass dataset= "
                          "(--dataset), e.g. 'flatvel-a', or normalization=Normalization(...)")
@@ -85,21 +95,24 @@ def export_onnx(model_or_path, out: str | os.PathLike, *, opset: int = DEFAULT_O
     in_shape, out_shape = _convert.openfwi_shapes(model)
     if check_seismic is not None:
         check_seismic = _check_samples(check_seismic, in_shape)
+    if network_seismic is not None:
+        network_seismic = _check_samples(network_seismic, in_shape)
     proto = _graph_passes.optimize(_convert.convert(model, opset))
     if fp16:
         proto = _graph_passes.to_float16(proto)
     if raw_io:
         add_raw_io(proto, normalization)
     props = _metadata.build_props(
-        architecture=model.name, input_shape=in_shape, output_shape=out_shape, raw_io=raw_io,
-        normalization=normalization, precision="float16" if fp16 else "float32", opset=opset,
+        architecture=model.name, input_shape=in_shape, output_shape=out_shape, raw_io=raw_io or raw_units,
+        normalization=normalization, dataset=dataset if raw_units else None, precision="float16" if fp16 else "float32", opset=opset,
         source_name=source.name if source else None,
         source_sha256=_metadata.file_sha256(source) if source else None)
 
     _verify.check_graph(proto)
     bound = _verify.FLOAT16_BOUND if fp16 else _verify.FLOAT32_BOUND
-    max_abs, mean_abs = _parity(proto, model, in_shape, bound, normalization, raw_io, check_seismic)
-    props.update(parity_max_abs_diff=f"{max_abs:.3g}", parity_mean_abs_diff=f"{mean_abs:.3g}",
+    max_rel, mean_rel = _parity(proto, model, in_shape, bound, normalization, raw_io, check_seismic,
+                                network_seismic)
+    props.update(parity_max_rel_diff=f"{max_rel:.3g}", parity_mean_rel_diff=f"{mean_rel:.3g}",
                  parity_bound=str(bound))
     _metadata.set_props(proto, props)
 
@@ -118,6 +131,13 @@ def _has_constants(dataset: str) -> bool:
     return True
 
 
+def _raw_units(dataset: str) -> bool:
+    """Whether a dataset preset's models take raw amplitudes and return m/s (FCNVMB's recipe)."""
+    from keras_fwi.data.presets import get_preset
+
+    return not get_preset(dataset).normalize
+
+
 def _is_run_dir(model_or_path) -> bool:
     return isinstance(model_or_path, (str, os.PathLike)) and Path(model_or_path).is_dir()
 
@@ -131,8 +151,10 @@ def _resolve_normalization(dataset, normalization) -> Normalization | None:
     return Normalization.for_dataset(dataset) if dataset is not None else normalization
 
 
-def _parity(proto, model, in_shape, bound, normalization, raw_io, check_seismic) -> tuple[float, float]:
-    """Max and mean abs difference on normalised outputs over random samples and any real raw ones."""
+def _parity(proto, model, in_shape, bound, normalization, raw_io, check_seismic,
+            network_seismic=None) -> tuple[float, float]:
+    """Max and mean abs difference, as fractions of the output scale, over random samples, any real
+    raw ones (``check_seismic``) and any real ones already in the network's units (``network_seismic``)."""
     _, out_shape = _convert.openfwi_shapes(model)
     channels_first = _convert.is_channels_first(model)
 
@@ -153,6 +175,8 @@ def _parity(proto, model, in_shape, bound, normalization, raw_io, check_seismic)
         raw = np.asarray(raw, dtype=np.float32)
         diffs.append(_verify.check_parity(proto, keras_predict, normalization.normalize_seismic(raw), bound,
                                           normalization if raw_io else None, raw if raw_io else None))
+    if network_seismic is not None:
+        diffs.append(_verify.check_parity(proto, keras_predict, network_seismic, bound))
     return max(diff[0] for diff in diffs), max(diff[1] for diff in diffs)
 
 

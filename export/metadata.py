@@ -9,9 +9,11 @@ Every value is a string (ONNX stores string pairs); shapes and constants are JSO
 - ``output_name``, ``output_shape`` (``[null, 1, depth, width]``), ``output_layout``
   (``batch,1,depth,width``), ``output_units`` (``m/s`` or ``normalised``),
 - ``normalization``: JSON of ``Normalization`` (OpenFWI's dataset constants), absent if unknown,
+- ``dataset``: the preset of a model trained on raw amplitudes and m/s (FCNVMB's), whose input and
+  output units are then ``raw`` and ``m/s`` without any normalisation in the graph,
 - ``source``, ``source_sha256``: the checkpoint's file name and SHA-256 (absent for an in-memory model),
-- ``parity_max_abs_diff``, ``parity_mean_abs_diff``, ``parity_bound``: the check against Keras
-  that the file passed (normalised output units).
+- ``parity_max_rel_diff``, ``parity_mean_rel_diff``, ``parity_bound``: the check against Keras
+  that the file passed, as fractions of the output's scale (``verify.output_scale``).
 
 TensorFlow-free: the runtime reads these.
 """
@@ -52,8 +54,12 @@ class ModelInfo:
 
 def build_props(*, architecture: str, input_shape, output_shape, raw_io: bool,
                 normalization: Normalization | None, precision: str, opset: int,
-                source_name: str | None, source_sha256: str | None) -> dict[str, str]:
-    """Metadata entries for a new export (parity figures are added once verified)."""
+                source_name: str | None, source_sha256: str | None, dataset: str | None = None) -> dict[str, str]:
+    """Metadata entries for a new export (parity figures are added once verified).
+
+    ``raw_io`` is True for a graph that takes raw amplitudes and returns m/s, whether the
+    normalisation was baked in or the network was trained that way (``dataset`` then names its preset).
+    """
     import keras_fwi
 
     props = {
@@ -72,6 +78,8 @@ def build_props(*, architecture: str, input_shape, output_shape, raw_io: bool,
     }
     if normalization is not None:
         props["normalization"] = normalization.to_json()
+    if dataset is not None:
+        props["dataset"] = dataset
     if source_sha256 is not None:
         props["source"] = source_name or ""
         props["source_sha256"] = source_sha256
