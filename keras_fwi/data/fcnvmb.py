@@ -19,7 +19,7 @@ from keras_fwi.data import checks
 from keras_fwi.data.presets import DatasetPreset, get_preset
 from keras_fwi.data.transforms import seismic_bounds, velocity_bounds
 
-__all__ = ["decimate_middle", "fcnvmb_dataset", "fcnvmb_pairs", "fcnvmb_seismic_files", "read_fcnvmb_sample",
+__all__ = ["check_fcnvmb_files", "decimate_middle", "fcnvmb_dataset", "fcnvmb_pairs", "fcnvmb_seismic_files", "read_fcnvmb_sample",
            "read_fcnvmb_seismic"]
 
 
@@ -177,7 +177,8 @@ def fcnvmb_dataset(source, *, dataset: str | DatasetPreset = "fcnvmb-simulated",
     """Stream FCNVMB ``.mat`` samples as ``(seismic, velocity)`` batches for ``keras_fwi.models.fcnvmb``.
 
     Args:
-        source: a folder (see ``fcnvmb_pairs``) or a list of seismic paths or (seismic, velocity) pairs.
+        source: a folder (see ``fcnvmb_pairs``), a seismic ``.mat`` file, a split file, or a list of
+            seismic paths or (seismic, velocity) pairs.
         dataset: FCNVMB preset or ``DatasetPreset``. Default ``"fcnvmb-simulated"``.
         batch_size: samples per batch (the reference uses 10).
         shuffle, seed: random order each epoch; reproducible under a seed.
@@ -201,7 +202,6 @@ def fcnvmb_dataset(source, *, dataset: str | DatasetPreset = "fcnvmb-simulated",
     import tensorflow as tf
 
     from keras_fwi.data import tf_transforms
-    from keras_fwi.data.sources import resolve_sources
 
     preset = get_preset(dataset)
     batch_size = positive_int("batch_size", batch_size)
@@ -209,8 +209,7 @@ def fcnvmb_dataset(source, *, dataset: str | DatasetPreset = "fcnvmb-simulated",
     normalize = preset.normalize if normalize is None else bool(normalize)
     if normalize:  # fail now, not inside the pipeline
         seismic_bounds(preset), velocity_bounds(preset)
-    rows = fcnvmb_pairs(source, preset) if isinstance(source, (str, Path)) and Path(source).is_dir() else source
-    pairs = resolve_sources(rows, labels)
+    pairs = _source_pairs(source, preset, labels)
     labelled = pairs[0].velocity is not None
     svar, vvar = seismic_variable or preset.seismic_variable, velocity_variable or preset.velocity_variable
     for pair in pairs:  # headers only: cheap, and catches wrong files before training starts
@@ -253,19 +252,37 @@ def fcnvmb_seismic_files(source, dataset: str | DatasetPreset = "fcnvmb-simulate
     Raises:
         FileNotFoundError: a file or folder does not exist, or a folder holds no seismic files.
     """
-    from keras_fwi.data.sources import resolve_sources
-
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        if path.is_dir():
-            return [seismic for seismic, _ in fcnvmb_pairs(path, dataset)]
-        if path.suffix.lower() == ".mat":
-            if not path.is_file():
-                raise FileNotFoundError(f"{path} does not exist")
-            return [path]
-    return [pair.seismic for pair in resolve_sources(source, labels=False)]
+    return [pair.seismic for pair in _source_pairs(source, get_preset(dataset), labels=False)]
 
 
 def read_fcnvmb_seismic(paths, dataset: str | DatasetPreset = "fcnvmb-simulated") -> np.ndarray:
     """Raw decimated samples of seismic ``.mat`` files stacked: float32 (n, shots, time, receivers)."""
     return np.stack([read_fcnvmb_sample(path, dataset=dataset)[0] for path in paths])
+
+
+def _source_pairs(source, preset: DatasetPreset, labels: bool | None = None):
+    """``FilePair``s of a folder (``fcnvmb_pairs``), a ``.mat`` file, a split file or a list."""
+    from keras_fwi.data.sources import resolve_sources
+
+    if isinstance(source, (str, Path)) and Path(source).is_dir():
+        return resolve_sources(fcnvmb_pairs(source, preset), labels)
+    if isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".mat":
+        return resolve_sources([source], labels=False)
+    return resolve_sources(source, labels)
+
+
+def check_fcnvmb_files(source, dataset: str | DatasetPreset = "fcnvmb-simulated") -> dict:
+    """Read every sample of ``source`` as training does (headers, shapes, decimation, values).
+
+    Returns:
+        ``{"files": seismic files (one sample each), "samples": n, "labelled": bool}``.
+
+    Raises:
+        FileNotFoundError, ValueError: the first bad file, named (see ``read_fcnvmb_sample``).
+    """
+    preset = get_preset(dataset)
+    pairs = _source_pairs(source, preset)
+    for pair in pairs:
+        read_fcnvmb_sample(pair.seismic, pair.velocity, dataset=preset)
+    labelled = pairs[0].velocity is not None
+    return {"files": len(pairs), "samples": len(pairs), "labelled": labelled}
