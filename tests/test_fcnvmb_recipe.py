@@ -98,3 +98,29 @@ def test_mat_inputs_need_an_fcnvmb_model(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "georec1.mat is a MATLAB file, read only for models of an FCNVMB dataset preset" in err
     assert "its dataset is 'flatvel-a'" in err and not (tmp_path / "out").exists()
+
+
+def test_evaluate_checkpoint_on_a_mat_folder(tmp_path, monkeypatch, capsys):
+    """evaluate --checkpoint --data <.mat folder>: the preset's reader, FCNVMB's metrics, checked independently."""
+    import keras
+
+    import keras_fwi.models
+
+    register_tiny_presets(monkeypatch)
+    salt = tmp_path / "SEGSaltData"
+    generate_fcnvmb_dataset(salt, 1, dataset=tiny_preset("fcnvmb-seg-salt"), test_samples=2, survey=TINY_SURVEY,
+                            seed=4, progress=False)
+    keras.utils.set_random_seed(0)
+    options = {**TINY_MODEL_OPTIONS, "velocity_shape": tuple(TINY_MODEL_OPTIONS["velocity_shape"])}
+    model = keras_fwi.models.fcnvmb(**options)
+    model.save(tmp_path / "model.keras")
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "model.keras"), "--data", str(salt / "georec_test"),
+                 "--dataset", "tiny-fcnvmb-seg-salt", "--out", str(tmp_path / "evaluation")]) == 0
+    out = capsys.readouterr().out
+    assert "fcnvmb_ssim" in out and "dB" in out
+    metrics = json.loads((tmp_path / "evaluation" / "metrics.json").read_text())
+    seismic = np.stack([_independent_sample(salt / "georec_test" / f"srec{i}.mat") for i in (2, 3)])
+    truth = np.stack([scipy_io.loadmat(str(salt / "vmodel_test" / f"svmodel{i}.mat"))["svmodel"] for i in (2, 3)])
+    predicted = model.predict(seismic, verbose=0)[:, 0].astype(np.float64)
+    assert metrics["velocity_rmse"] == pytest.approx(np.sqrt(((predicted - truth) ** 2).mean()), rel=1e-4)
+    assert metrics["units"]["fcnvmb_ssim"].startswith("1 (FCNVMB")
