@@ -100,8 +100,9 @@ def test_mat_inputs_need_an_fcnvmb_model(tmp_path, capsys):
     assert "its dataset is 'flatvel-a'" in err and not (tmp_path / "out").exists()
 
 
-def test_evaluate_checkpoint_on_a_mat_folder(tmp_path, monkeypatch, capsys):
-    """evaluate --checkpoint --data <.mat folder>: the preset's reader, FCNVMB's metrics, checked independently."""
+@pytest.fixture
+def salt_and_model(tmp_path, monkeypatch):
+    """Tiny SEG salt data (1 train, 2 test samples) and an untrained tiny FCNVMB saved as .keras."""
     import keras
 
     import keras_fwi.models
@@ -114,13 +115,37 @@ def test_evaluate_checkpoint_on_a_mat_folder(tmp_path, monkeypatch, capsys):
     options = {**TINY_MODEL_OPTIONS, "velocity_shape": tuple(TINY_MODEL_OPTIONS["velocity_shape"])}
     model = keras_fwi.models.fcnvmb(**options)
     model.save(tmp_path / "model.keras")
+    seismic = np.stack([_independent_sample(salt / "georec_test" / f"srec{i}.mat") for i in (2, 3)])
+    return salt, model, seismic
+
+
+def test_evaluate_checkpoint_on_a_mat_folder(salt_and_model, tmp_path, capsys):
+    """evaluate --checkpoint --data <.mat folder>: the preset's reader, FCNVMB's metrics, checked independently."""
+    salt, model, seismic = salt_and_model
     assert main(["evaluate", "--checkpoint", str(tmp_path / "model.keras"), "--data", str(salt / "georec_test"),
                  "--dataset", "tiny-fcnvmb-seg-salt", "--out", str(tmp_path / "evaluation")]) == 0
     out = capsys.readouterr().out
     assert "fcnvmb_ssim" in out and "dB" in out
     metrics = json.loads((tmp_path / "evaluation" / "metrics.json").read_text())
-    seismic = np.stack([_independent_sample(salt / "georec_test" / f"srec{i}.mat") for i in (2, 3)])
     truth = np.stack([scipy_io.loadmat(str(salt / "vmodel_test" / f"svmodel{i}.mat"))["svmodel"] for i in (2, 3)])
     predicted = model.predict(seismic, verbose=0)[:, 0].astype(np.float64)
     assert metrics["velocity_rmse"] == pytest.approx(np.sqrt(((predicted - truth) ** 2).mean()), rel=1e-4)
     assert metrics["units"]["fcnvmb_ssim"].startswith("1 (FCNVMB")
+
+
+def test_export_records_raw_units_and_predict_reads_a_mat_file(salt_and_model, tmp_path, capsys):
+    salt, model, seismic = salt_and_model
+    assert main(["export", str(tmp_path / "model.keras"), "--out", str(tmp_path / "m.onnx"), "--dataset",
+                 "tiny-fcnvmb-seg-salt", "--check-data", str(salt / "georec_test" / "srec2.mat")]) == 0
+    assert "input raw" in capsys.readouterr().out
+    from keras_fwi.export import read_metadata
+
+    props = read_metadata(tmp_path / "m.onnx").props
+    assert (props["input_units"], props["output_units"], props["dataset"]) == ("raw", "m/s", "tiny-fcnvmb-seg-salt")
+    assert "normalization" not in props
+    assert main(["predict", "--model", str(tmp_path / "m.onnx"), str(salt / "georec_test" / "srec3.mat"), "--out",
+                 str(tmp_path / "maps"), "--provider", "cpu", "--quiet"]) == 0
+    velocity = np.load(tmp_path / "maps" / "srec3_velocity.npy", allow_pickle=False)
+    expected = model.predict(seismic[1:], verbose=0)[0]
+    assert velocity.shape == (1, 20, 12)
+    np.testing.assert_allclose(velocity, expected, atol=FLOAT32_BOUND.max_rel * max(1.0, np.abs(expected).max()))

@@ -24,8 +24,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--dataset", default=None,
                         help="dataset preset whose normalisation constants go into the metadata, e.g. flatvel-a "
                              "(default: a run directory's own dataset; 'none' records none)")
-    parser.add_argument("--check-data", default=None, metavar="FILE.npy",
-                        help="also compare on the first samples of this raw OpenFWI data file (needs --dataset)")
+    parser.add_argument("--check-data", default=None, metavar="FILE",
+                        help="also compare on the first samples of this raw data file: OpenFWI .npy, or an FCNVMB "
+                             ".mat sample (needs --dataset)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     parser.set_defaults(func=run)
 
@@ -34,7 +35,13 @@ def run(args: argparse.Namespace) -> int:
     from keras_fwi.export import exporter
 
     check_seismic = None
-    if args.check_data is not None:
+    if args.check_data is not None and args.check_data.lower().endswith(".mat"):
+        if args.dataset is None:
+            raise ValueError("--check-data FILE.mat needs --dataset (an FCNVMB preset) to be read")
+        from keras_fwi.data.fcnvmb import read_fcnvmb_seismic
+
+        check_seismic = read_fcnvmb_seismic([args.check_data], args.dataset)  # decimated as training reads it
+    elif args.check_data is not None:
         from keras_fwi.data.checks import open_npy
 
         check_seismic = open_npy(args.check_data)[:8]
