@@ -104,7 +104,8 @@ def export_onnx(model_or_path, out: str | os.PathLike, *, opset: int = DEFAULT_O
         add_raw_io(proto, normalization)
     props = _metadata.build_props(
         architecture=model.name, input_shape=in_shape, output_shape=out_shape, raw_io=raw_io or raw_units,
-        normalization=normalization, dataset=dataset if raw_units else None, precision="float16" if fp16 else "float32", opset=opset,
+        normalization=normalization, dataset=dataset if raw_units else None,
+        precision="float16" if fp16 else "float32", opset=opset,
         source_name=source.name if source else None,
         source_sha256=_metadata.file_sha256(source) if source else None)
 

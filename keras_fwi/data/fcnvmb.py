@@ -19,8 +19,8 @@ from keras_fwi.data import checks
 from keras_fwi.data.presets import DatasetPreset, get_preset
 from keras_fwi.data.transforms import seismic_bounds, velocity_bounds
 
-__all__ = ["check_fcnvmb_files", "decimate_middle", "fcnvmb_dataset", "fcnvmb_pairs", "fcnvmb_seismic_files", "read_fcnvmb_sample",
-           "read_fcnvmb_seismic"]
+__all__ = ["check_fcnvmb_files", "decimate_middle", "fcnvmb_dataset", "fcnvmb_pairs", "fcnvmb_seismic_files",
+           "read_fcnvmb_sample", "read_fcnvmb_seismic"]
 
 
 def _scipy_io():

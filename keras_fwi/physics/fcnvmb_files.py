@@ -165,8 +165,9 @@ def generate_fcnvmb_dataset(out_dir, samples: int, *, dataset: str = "fcnvmb-sim
                    "test_samples": test_samples, "seed": seed, "smooth": smooth, "survey": survey.to_dict(),
                    "keras_fwi_version": __version__}
     _prepare(out_dir, description, resume, overwrite)
-    jobs = [(k, k + 1, "train") for k in range(samples)] + [(k, k + 1, "test") for k in range(samples, samples + test_samples)]
-    skipped = [number for _, number, split in jobs if resume and _complete(*_paths(out_dir, preset, number, split), preset)]
+    jobs = [(k, k + 1, "train" if k < samples else "test") for k in range(samples + test_samples)]
+    skipped = [number for _, number, split in jobs
+               if resume and _complete(*_paths(out_dir, preset, number, split), preset)]
     todo = [job for job in jobs if job[1] not in skipped]
     bar = _progress_bar(len(todo)) if progress and todo else None
     for run in _consecutive_runs(todo, positive_int("batch_size", batch_size)):
