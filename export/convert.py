@@ -77,23 +77,31 @@ def run_dir_data(run_dir: Path, samples: int = 4) -> tuple[str | None, "np.ndarr
 
     The dataset comes from the run's ``config.yaml`` (``data.dataset``); the samples are the first
     ones of its validation data, as recorded in ``data.json`` (generated data included) or else
-    ``data.val``, when that is on disk, for the parity check.
+    ``data.val``, when that is on disk, for the parity check: raw amplitudes, read (and for FCNVMB
+    ``.mat`` files decimated) as training reads them.
     """
     config_path = run_dir / "config.yaml"
     if not config_path.is_file():
         return None, None
     from keras_fwi.config import load_config
     from keras_fwi.data.checks import open_npy
+    from keras_fwi.data.presets import get_preset
     from keras_fwi.data.sources import resolve_sources
 
     data = load_config(config_path).data
     recorded = run_dir / "data.json"
     val = json.loads(recorded.read_text()).get("val") if recorded.is_file() else data.val
+    if not val:
+        return data.dataset, None
     try:
-        first = resolve_sources(val, labels=False)[0].seismic if val else None
+        if get_preset(data.dataset).format == "fcnvmb":  # one .mat sample per file, read as training reads it
+            from keras_fwi.data.fcnvmb import fcnvmb_seismic_files, read_fcnvmb_seismic
+
+            return data.dataset, read_fcnvmb_seismic(fcnvmb_seismic_files(val, data.dataset)[:samples], data.dataset)
+        first = resolve_sources(val, labels=False)[0].seismic
     except (FileNotFoundError, ValueError):  # validation data moved or deleted: random inputs only
-        first = None
-    return data.dataset, (np.asarray(open_npy(first)[:samples]) if first is not None else None)
+        return data.dataset, None
+    return data.dataset, np.asarray(open_npy(first)[:samples])
 
 
 def float32_copy(model):

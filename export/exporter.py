@@ -39,12 +39,15 @@ def export_onnx(model_or_path, out: str | os.PathLike, *, opset: int = DEFAULT_O
         out: path of the ``.onnx`` file to write.
         opset: int, ONNX opset, 13–18. Default 17.
         fp16: bool, store weights and compute in float16 (for GPU serving); inputs and outputs stay
-            float32. Checked against Keras within ``verify.FLOAT16_BOUND`` instead of ``FLOAT32_BOUND``.
+            float32. Checked against Keras within ``verify.FLOAT16_BOUND`` instead of ``FLOAT32_BOUND``
+            (both relative to the output's scale, ``verify.output_scale``).
         raw_io: bool, bake OpenFWI's normalisation into the graph: raw amplitudes in, m/s out. Needs
             the dataset's constants (recorded in the model, or ``dataset`` or ``normalization``).
         dataset: str, dataset preset for a model that records none (``keras_fwi.artefacts``), e.g.
             ``"flatvel-a"``; its constants are recorded (and baked in with ``raw_io``). For a model that
-            records one it may only repeat it. ``"none"`` records none.
+            records one it may only repeat it. ``"none"`` records none. A preset trained on raw
+            amplitudes and m/s (FCNVMB's, ``normalize: false``) records those units instead (``raw_io``
+            is then implied).
         normalization: explicit constants instead of ``dataset``.
         check_seismic: raw amplitudes (n, shots, time, receivers) from real data to compare on, in
             addition to random inputs; needs the constants to normalise them.
@@ -67,10 +70,20 @@ def export_onnx(model_or_path, out: str | os.PathLike, *, opset: int = DEFAULT_O
     if not MIN_OPSET <= opset <= 18:
         raise ValueError(f"opset must be between {MIN_OPSET} and 18 (what tf2onnx 1.17 writes), got {opset}")
     preset = _preset(model_or_path, dataset, normalization)
+    # FCNVMB's recipe trains on raw amplitudes and m/s: nothing to bake in, the graph already is raw → m/s.
+    raw_units = preset is not None and normalization is None and not preset.normalize
     if preset is not None and normalization is None and preset.normalize:
         normalization = Normalization.for_dataset(preset)
-        if _is_run_dir(model_or_path) and check_seismic is None:  # real samples for the parity check
-            check_seismic = _convert.run_dir_data(Path(model_or_path))[1]
+    network_seismic = None  # samples already in the network's input units (a raw-units run's data)
+    if _is_run_dir(model_or_path) and (normalization is not None or raw_units):  # real samples for parity
+        run_seismic = _convert.run_dir_data(Path(model_or_path))[1]
+        if raw_units:
+            network_seismic = run_seismic
+        elif check_seismic is None:
+            check_seismic = run_seismic
+    if raw_units and check_seismic is not None:
+        network_seismic, check_seismic = check_seismic, None
+    raw_io = raw_io and not raw_units
     if raw_io and normalization is None:
         raise ValueError("raw_io (--raw-io) needs the dataset's normalisation constants: pass dataset= "
                          "(--dataset), e.g. 'flatvel-a', or normalization=Normalization(...)")
@@ -83,21 +96,24 @@ def export_onnx(model_or_path, out: str | os.PathLike, *, opset: int = DEFAULT_O
     in_shape, out_shape = _convert.openfwi_shapes(model)
     if check_seismic is not None:
         check_seismic = _check_samples(check_seismic, in_shape)
+    if network_seismic is not None:
+        network_seismic = _check_samples(network_seismic, in_shape)
     proto = _graph_passes.optimize(_convert.convert(model, opset))
     if fp16:
         proto = _graph_passes.to_float16(proto)
     if raw_io:
         add_raw_io(proto, normalization)
     props = _metadata.build_props(
-        architecture=model.name, input_shape=in_shape, output_shape=out_shape, raw_io=raw_io,
+        architecture=model.name, input_shape=in_shape, output_shape=out_shape, raw_io=raw_io or raw_units,
         normalization=normalization, preset=preset, precision="float16" if fp16 else "float32", opset=opset,
         source_name=source.name if source else None,
         source_sha256=_metadata.file_sha256(source) if source else None)
 
     _verify.check_graph(proto)
     bound = _verify.FLOAT16_BOUND if fp16 else _verify.FLOAT32_BOUND
-    max_abs, mean_abs = _parity(proto, model, in_shape, bound, normalization, raw_io, check_seismic)
-    props.update(parity_max_abs_diff=f"{max_abs:.3g}", parity_mean_abs_diff=f"{mean_abs:.3g}",
+    max_rel, mean_rel = _parity(proto, model, in_shape, bound, normalization, raw_io, check_seismic,
+                                network_seismic)
+    props.update(parity_max_rel_diff=f"{max_rel:.3g}", parity_mean_rel_diff=f"{mean_rel:.3g}",
                  parity_bound=str(bound))
     _metadata.set_props(proto, props)
 
@@ -134,8 +150,10 @@ def _preset(model_or_path, dataset, normalization):
     return resolve_preset(recorded, dataset, f"model {path}")
 
 
-def _parity(proto, model, in_shape, bound, normalization, raw_io, check_seismic) -> tuple[float, float]:
-    """Max and mean abs difference on normalised outputs over random samples and any real raw ones."""
+def _parity(proto, model, in_shape, bound, normalization, raw_io, check_seismic,
+            network_seismic=None) -> tuple[float, float]:
+    """Max and mean abs difference, as fractions of the output scale, over random samples, any real
+    raw ones (``check_seismic``) and any real ones already in the network's units (``network_seismic``)."""
     _, out_shape = _convert.openfwi_shapes(model)
     channels_first = _convert.is_channels_first(model)
 
@@ -156,6 +174,8 @@ def _parity(proto, model, in_shape, bound, normalization, raw_io, check_seismic)
         raw = np.asarray(raw, dtype=np.float32)
         diffs.append(_verify.check_parity(proto, keras_predict, normalization.normalize_seismic(raw), bound,
                                           normalization if raw_io else None, raw if raw_io else None))
+    if network_seismic is not None:
+        diffs.append(_verify.check_parity(proto, keras_predict, network_seismic, bound))
     return max(diff[0] for diff in diffs), max(diff[1] for diff in diffs)
 
 

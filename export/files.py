@@ -3,7 +3,10 @@
 Inputs are ``.npy`` arrays (one sample ``(shots, time, receivers)`` or many ``(n, shots, time,
 receivers)``), OpenFWI split files, directories of OpenFWI files (resolved by
 ``keras_fwi.data.sources``), or SEG-Y files of shot gathers (one sample each, read and resampled by
-``keras_fwi.data.segy`` for the dataset preset's geometry; needs segyio). Files are memory-mapped and predicted in batches, so a 500-sample OpenFWI
+``keras_fwi.data.segy`` for the dataset preset's geometry; needs segyio). For a model of an FCNVMB
+preset (``dataset`` in its metadata, or ``dataset=``), ``.mat`` files and FCNVMB folders (``georec_test``)
+are read and decimated by ``keras_fwi.data.fcnvmb`` exactly as training reads them (scipy only): the
+preset decides the reader. Files are memory-mapped and predicted in batches, so a 500-sample OpenFWI
 file never sits in memory as float64 or twice. Outputs go to one folder as ``<stem>_velocity.npy``
 (and ``<stem>_velocity.png`` with ``plot=True``); nothing is written beside the inputs, and no
 existing file is replaced without ``overwrite``. TensorFlow-free.
@@ -24,12 +27,18 @@ _PLOT_SAMPLES = 4  # maps per figure: enough to eyeball a file, small enough to 
 SEGY_SUFFIXES = (".sgy", ".segy")
 
 
-def seismic_files(inputs) -> list[Path]:
-    """Seismic ``.npy`` files named by ``inputs`` (files, split files, directories), in order.
+def seismic_files(inputs, preset=None) -> list[Path]:
+    """Seismic files named by ``inputs`` (files, split files, directories), in order.
+
+    Args:
+        inputs: path or list of paths.
+        preset: ``DatasetPreset`` of the model, or None; an FCNVMB preset reads ``.mat`` files and
+            FCNVMB folders, any other ``.npy`` files, OpenFWI split files and folders.
 
     Raises:
         FileNotFoundError: an input does not exist (all missing ones are listed).
-        ValueError: no inputs, or a split file/directory the data readers reject.
+        ValueError: no inputs, a ``.mat`` file for a model that is not FCNVMB's, or a split
+            file/directory the data readers reject.
     """
     from keras_fwi.data.sources import resolve_sources
 
@@ -41,13 +50,32 @@ def seismic_files(inputs) -> list[Path]:
     missing = [str(path) for path in inputs if not path.exists()]
     if missing:
         raise FileNotFoundError(f"{len(missing)} input(s) not found: {', '.join(missing)}")
+    fcnvmb = preset is not None and preset.format == "fcnvmb"
     files = []
     for path in inputs:
         if path.is_file() and path.suffix.lower() in (".npy", *SEGY_SUFFIXES):
             files.append(path)
+        elif fcnvmb:
+            from keras_fwi.data.fcnvmb import fcnvmb_seismic_files
+
+            files.extend(fcnvmb_seismic_files(path, preset))
+        elif path.suffix.lower() == ".mat":
+            known = f"its dataset is {preset.name!r}, read from OpenFWI .npy files" if preset else "it names no dataset"
+            raise ValueError(f"{path} is a MATLAB file, read only for models of an FCNVMB dataset preset, and "
+                             f"the model's metadata says {known}; pass --dataset fcnvmb-simulated|fcnvmb-seg-salt "
+                             "(dataset=...) if the model was trained on FCNVMB's data")
         else:
             files.extend(pair.seismic for pair in resolve_sources(path, labels=False))
     return files
+
+
+def model_preset(predictor, dataset: str | None = None):
+    """The ``DatasetPreset`` of ``dataset``, else the one the model's metadata names, else None."""
+    from keras_fwi.data.presets import get_preset
+
+    normalization = predictor.info.normalization
+    name = dataset or predictor.info.props.get("dataset") or (normalization.dataset if normalization else None)
+    return get_preset(name) if name else None
 
 
 def output_paths(files: list[Path], out_dir: Path, plot: bool) -> list[tuple[Path, Path | None]]:
@@ -71,13 +99,14 @@ def predict_files(predictor, inputs, out_dir: str | os.PathLike, *, plot: bool =
 
     Args:
         predictor: a ``keras_fwi.export.Predictor``.
-        inputs: path or list of paths: ``.npy`` files, OpenFWI split files, directories.
+        inputs: path or list of paths: ``.npy`` files, OpenFWI split files, directories, SEG-Y files;
+            for an FCNVMB model also ``.mat`` files and FCNVMB folders.
         out_dir: folder for the outputs (created if needed).
         plot: also write a PNG of the first maps of each file (needs matplotlib).
         overwrite: replace existing outputs; otherwise refuse before predicting anything.
         progress: show a progress bar over samples (tqdm, on stderr).
-        dataset: preset whose survey geometry and ``dt`` SEG-Y inputs are read for; default: the
-            model's (``predictor.preset``).
+        dataset: preset whose reader and geometry inputs are read with (SEG-Y geometry and ``dt``;
+            FCNVMB ``.mat`` layout and decimation); default: the model's (``predictor.preset``).
 
     Returns:
         Paths of the written files.
@@ -91,22 +120,23 @@ def predict_files(predictor, inputs, out_dir: str | os.PathLike, *, plot: bool =
     """
     from tqdm import tqdm
 
-    from keras_fwi.data.checks import open_npy
-
     if plot:
         _pyplot()  # fail before minutes of prediction, not after
-    files = seismic_files(inputs)
+    preset = model_preset(predictor, dataset)
+    files = seismic_files(inputs, preset)
     out_dir = Path(out_dir)
     targets = output_paths(files, out_dir, plot)
     existing = [str(p) for pair in targets for p in pair if p is not None and p.exists()]
     if existing and not overwrite:
         raise FileExistsError(f"{len(existing)} output(s) already exist: {', '.join(existing)}; pass --overwrite "
                               "(overwrite=True) to replace them")
-    arrays = [_read_segy(path, predictor, dataset) if path.suffix.lower() in SEGY_SUFFIXES else open_npy(path)
-              for path in files]
+    # .npy and SEG-Y files are opened (memory-mapped, headers checked) up front; a .mat file holds one
+    # sample and is read when its turn comes, so a folder of them never sits in memory at once.
+    arrays = [None if path.suffix.lower() == ".mat" else _read(path, predictor, dataset, preset) for path in files]
     written = []
-    with tqdm(total=sum(_samples(a) for a in arrays), unit="sample", disable=not progress) as bar:
+    with tqdm(total=sum(1 if a is None else _samples(a) for a in arrays), unit="sample", disable=not progress) as bar:
         for path, array, (npy_path, png_path) in zip(files, arrays, targets):
+            array = _read(path, predictor, dataset, preset) if array is None else array
             velocity = _predict_array(predictor, array, path, bar)
             with atomic_output(npy_path, overwrite=overwrite) as tmp:
                 np.save(tmp, velocity, allow_pickle=False)
@@ -115,6 +145,19 @@ def predict_files(predictor, inputs, out_dir: str | os.PathLike, *, plot: bool =
                 _plot(velocity, predictor.units, path.name, png_path, overwrite)
                 written.append(png_path)
     return written
+
+
+def _read(path: Path, predictor, dataset: str | None, preset) -> np.ndarray:
+    """One file's samples: memory-mapped ``.npy``, or one raw sample of a SEG-Y or FCNVMB ``.mat`` file."""
+    from keras_fwi.data.checks import open_npy
+
+    if path.suffix.lower() in SEGY_SUFFIXES:
+        return _read_segy(path, predictor, dataset)
+    if path.suffix.lower() == ".mat":
+        from keras_fwi.data.fcnvmb import read_fcnvmb_sample
+
+        return read_fcnvmb_sample(path, dataset=preset)[0]  # (shots, time, receivers), decimated
+    return open_npy(path)
 
 
 def _read_segy(path: Path, predictor, dataset: str | None) -> np.ndarray:

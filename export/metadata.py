@@ -10,10 +10,12 @@ Every value is a string (ONNX stores string pairs); shapes and constants are JSO
   (``batch,1,depth,width``), ``output_units`` (``m/s`` or ``normalised``),
 - ``normalization``: JSON of ``Normalization`` (OpenFWI's dataset constants), absent if unknown,
 - ``dataset``, ``preset``: the training data's preset name and all its constants (JSON of
-  ``DatasetPreset``: geometry, ranges, units), absent if unknown,
+  ``DatasetPreset``: geometry, ranges, units), absent if unknown. A preset trained on raw amplitudes
+  and m/s (FCNVMB's) makes the input and output units ``raw`` and ``m/s`` with no normalisation in
+  the graph,
 - ``source``, ``source_sha256``: the checkpoint's file name and SHA-256 (absent for an in-memory model),
-- ``parity_max_abs_diff``, ``parity_mean_abs_diff``, ``parity_bound``: the check against Keras
-  that the file passed (normalised output units).
+- ``parity_max_rel_diff``, ``parity_mean_rel_diff``, ``parity_bound``: the check against Keras
+  that the file passed, as fractions of the output's scale (``verify.output_scale``).
 
 TensorFlow-free: the runtime reads these.
 """
@@ -57,7 +59,11 @@ class ModelInfo:
 def build_props(*, architecture: str, input_shape, output_shape, raw_io: bool,
                 normalization: Normalization | None, precision: str, opset: int,
                 source_name: str | None, source_sha256: str | None, preset=None) -> dict[str, str]:
-    """Metadata entries for a new export (parity figures are added once verified)."""
+    """Metadata entries for a new export (parity figures are added once verified).
+
+    ``raw_io`` is True for a graph that takes raw amplitudes and returns m/s, whether the
+    normalisation was baked in or the network was trained that way (``preset.normalize`` False).
+    """
     import keras_fwi
 
     props = {

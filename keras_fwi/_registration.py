@@ -28,6 +28,7 @@ __all__ = ["SERIALIZABLE_MODULES", "install", "register_now"]
 # Every module that defines a ``register_keras_serializable(package="keras_fwi")`` object a saved
 # model can contain (a test checks that the list is complete).
 SERIALIZABLE_MODULES = (
+    "keras_fwi.training.fcnvmb_metrics",
     "keras_fwi.training.losses",
     "keras_fwi.training.metrics",
     "keras_fwi.training.schedules",

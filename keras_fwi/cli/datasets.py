@@ -9,9 +9,11 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "datasets", help="list dataset presets; with --check, validate data files against one",
         description="List the dataset presets (OpenFWI, FCNVMB) with their shapes, ranges and splits. With "
-                    "--check SOURCE, run every check the training pipeline runs on OpenFWI-format files.")
+                    "--check SOURCE, run every check the training pipeline runs on the files, read as the "
+                    "preset's format (OpenFWI .npy, or FCNVMB .mat read and decimated as training does).")
     parser.add_argument("--check", metavar="SOURCE",
-                        help="OpenFWI split file or directory of data<i>.npy/model<i>.npy to validate")
+                        help="OpenFWI split file or directory of data<i>.npy/model<i>.npy, or for an FCNVMB preset a "
+                             "folder such as georec_train (velocity files beside it or in vmodel_train) or a .mat file")
     parser.add_argument("--dataset", default=None, help="preset to check against (required with --check)")
     parser.set_defaults(func=run)
 
@@ -39,9 +41,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.dataset is None:
         raise ValueError("--check needs --dataset NAME (see `keras_fwi datasets` for the names)")
-    from keras_fwi.data import check_openfwi_files
+    from keras_fwi.data import get_preset
 
-    summary = check_openfwi_files(args.check, dataset=args.dataset)
+    if get_preset(args.dataset).format == "fcnvmb":  # the preset decides the reader, not the file suffix
+        from keras_fwi.data.fcnvmb import check_fcnvmb_files as check
+    else:
+        from keras_fwi.data import check_openfwi_files as check
+    summary = check(args.check, dataset=args.dataset)
     kind = "labelled" if summary["labelled"] else "unlabelled"
     print(f"{args.check}: {summary['files']} file(s), {summary['samples']} {kind} samples, all checks passed "
           f"for dataset {args.dataset!r}")

@@ -1,4 +1,4 @@
-"""``keras_fwi generate``: synthesise a dataset in OpenFWI's layout with the built-in simulator."""
+"""``keras_fwi generate``: synthesise a dataset in OpenFWI's or FCNVMB's layout with the built-in simulator."""
 
 from __future__ import annotations
 
@@ -22,8 +22,20 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "generate", help="synthesise velocity models and shot gathers in OpenFWI's file layout",
         description="Draw velocity models from a family, simulate them with OpenFWI's finite-difference "
-                    "scheme and write data{i}.npy / model{i}.npy, train.txt / test.txt and dataset.json.")
-    parser.add_argument("--family", required=True, choices=_FAMILIES, help="velocity-model family")
+                    "scheme and write data{i}.npy / model{i}.npy, train.txt / test.txt and dataset.json; with "
+                    "--dataset fcnvmb-simulated|fcnvmb-seg-salt (or --format fcnvmb), FCNVMB's .mat layout "
+                    "instead: georec_train/<prefix><i>.mat (Rec) and vmodel_train/<prefix><i>.mat, plus "
+                    "georec_test/vmodel_test with --test-samples.")
+    parser.add_argument("--family", default=None, choices=_FAMILIES,
+                        help="velocity-model family (required for OpenFWI's layout; FCNVMB's default: curvevel-a "
+                             "for fcnvmb-simulated, salt for fcnvmb-seg-salt)")
+    parser.add_argument("--format", choices=("openfwi", "fcnvmb"), default=None,
+                        help="file layout (default openfwi; fcnvmb with an FCNVMB --dataset)")
+    parser.add_argument("--dataset", default=None,
+                        help="FCNVMB preset whose layout, file names and variables to write: fcnvmb-simulated "
+                             "(georec/vmodel) or fcnvmb-seg-salt (srec/svmodel); implies --format fcnvmb")
+    parser.add_argument("--test-samples", type=int, default=0,
+                        help="FCNVMB layout: held-out samples in georec_test/vmodel_test (default 0)")
     parser.add_argument("--samples", required=True, type=int, help="total number of samples")
     parser.add_argument("--per-file", type=int, default=500, help="samples per file (default 500, as OpenFWI)")
     parser.add_argument("--survey", choices=("openfwi", "fcnvmb"), default="openfwi",
@@ -46,9 +58,28 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
+def _run_fcnvmb(args: argparse.Namespace, changes: dict) -> int:
+    from keras_fwi.physics.fcnvmb_files import fcnvmb_survey, generate_fcnvmb_dataset
+
+    if args.survey != "openfwi" or args.shard != (0, 1) or args.per_file != 500:
+        raise ValueError("--survey, --shard and --per-file apply to OpenFWI's layout; FCNVMB's layout is one sample "
+                         "per file on FCNVMB's survey (drop them)")
+    dataset = args.dataset or "fcnvmb-simulated"
+    summary = generate_fcnvmb_dataset(
+        args.out, args.samples, dataset=dataset, family=args.family, test_samples=args.test_samples,
+        survey=fcnvmb_survey(dataset, **changes), seed=args.seed, smooth=args.smooth, resume=args.resume,
+        overwrite=args.overwrite, batch_size=args.batch_size)
+    print(f"wrote {len(summary['written'])} sample(s), kept {len(summary['skipped'])} in {args.out} "
+          f"({summary['dataset']} layout, {summary['family']}, seed {summary['seed']}, {summary['samples']} train + "
+          f"{summary['test_samples']} test samples)")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from keras_fwi.physics import generate
 
+    if args.format == "openfwi" and args.dataset is not None:
+        raise ValueError("--dataset names an FCNVMB layout; it cannot be combined with --format openfwi")
     changes = {}
     if args.absorbing is not None:
         changes["absorbing"] = args.absorbing
@@ -56,6 +87,12 @@ def run(args: argparse.Namespace) -> int:
         changes["boundary"] = args.boundary
     if args.free_surface:
         changes["free_surface"] = True
+    if args.format == "fcnvmb" or args.dataset is not None:
+        return _run_fcnvmb(args, changes)
+    if args.family is None:
+        raise ValueError("--family is required for OpenFWI's layout, e.g. --family flatvel-a")
+    if args.test_samples:
+        raise ValueError("--test-samples applies to FCNVMB's layout; OpenFWI's test split is the last files")
     survey = generate.SURVEYS[args.survey](**changes)
     summary = generate.generate_dataset(
         args.out, args.family, args.samples, per_file=args.per_file, survey=survey, seed=args.seed,

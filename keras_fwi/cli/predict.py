@@ -9,12 +9,13 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "predict", help="predict velocity maps from seismic files with an ONNX model (no TensorFlow)",
         description="Run a model written by `keras_fwi export` with onnxruntime on .npy files, OpenFWI split "
-                    "files, directories or SEG-Y files, and write <name>_velocity.npy per input file into --out. "
-                    "TensorFlow is not imported.")
+                    "files, directories or SEG-Y files (for an FCNVMB model: FCNVMB .mat files and folders, read "
+                    "and decimated as training reads them), and write <name>_velocity.npy per input file into "
+                    "--out. TensorFlow is not imported.")
     parser.add_argument("--model", required=True, help="ONNX file written by `keras_fwi export`")
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help=".npy file (sample or batch, OpenFWI layout), OpenFWI split file, directory, "
-                             "or SEG-Y file of shot gathers (.sgy/.segy)")
+                             "SEG-Y file of shot gathers (.sgy/.segy), or FCNVMB .mat file/folder (FCNVMB models)")
     parser.add_argument("--out", required=True, help="folder for the predicted velocity maps")
     parser.add_argument("--plot", action="store_true", help="also write a PNG of the first maps of each file")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -24,8 +25,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--threads", type=int, default=None, help="CPU threads per call (default: one per core)")
     parser.add_argument("--dataset", default=None,
                         help="dataset preset, only for a model whose metadata records none: its constants normalise "
-                             "the input and its geometry reads SEG-Y files (a different dataset than the model's is "
-                             "an error)")
+                             "the input, its geometry reads SEG-Y files and its layout FCNVMB .mat files (a "
+                             "different dataset than the model's is an error)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 

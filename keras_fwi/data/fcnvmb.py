@@ -19,7 +19,8 @@ from keras_fwi.data import checks
 from keras_fwi.data.presets import DatasetPreset, get_preset
 from keras_fwi.data.transforms import seismic_bounds, velocity_bounds
 
-__all__ = ["decimate_middle", "fcnvmb_dataset", "fcnvmb_pairs", "read_fcnvmb_sample"]
+__all__ = ["check_fcnvmb_files", "decimate_middle", "fcnvmb_dataset", "fcnvmb_pairs", "fcnvmb_seismic_files",
+           "read_fcnvmb_sample", "read_fcnvmb_seismic"]
 
 
 def _scipy_io():
@@ -125,11 +126,25 @@ def read_fcnvmb_sample(seismic_path, velocity_path=None, *, dataset: str | Datas
     return seismic, velocity
 
 
+# The reference keeps seismic and velocity files in sibling folders: georec_train/ and vmodel_train/
+# for both datasets (SEG salt's srec<i>.mat sit in georec_train/, its svmodel<i>.mat in vmodel_train/).
+_FOLDER_TOKENS = (("georec", "vmodel"),)
+
+
+def _velocity_folders(folder: Path, preset: DatasetPreset) -> list[Path]:
+    """Sibling folders that may hold ``folder``'s velocity files, most specific first."""
+    tokens = ((preset.seismic_file_prefix, preset.velocity_file_prefix), *_FOLDER_TOKENS)
+    siblings = [folder.parent / folder.name.replace(seismic, velocity, 1)
+                for seismic, velocity in tokens if seismic in folder.name]
+    return list(dict.fromkeys(s for s in siblings if s != folder))
+
+
 def fcnvmb_pairs(folder, dataset: str | DatasetPreset = "fcnvmb-simulated") -> list[tuple[Path, Path | None]]:
     """Pair ``<seismic prefix><i>.mat`` in ``folder`` with ``<velocity prefix><i>.mat``.
 
-    Velocity files are looked for in ``folder`` and in its sibling named with the velocity prefix
-    (the reference's ``georec_train`` → ``vmodel_train``). Files are returned in numeric order.
+    Velocity files are looked for in ``folder`` and in its siblings named with the velocity prefix
+    or ``vmodel`` for ``georec`` (the reference's ``georec_train`` → ``vmodel_train``, for SEG salt's
+    ``srec<i>.mat``/``svmodel<i>.mat`` too). Files are returned in numeric order.
 
     Raises:
         FileNotFoundError: no seismic files in ``folder``.
@@ -141,9 +156,7 @@ def fcnvmb_pairs(folder, dataset: str | DatasetPreset = "fcnvmb-simulated") -> l
     numbered = sorted((int(m.group(1)), p) for p in folder.glob("*.mat") if (m := pattern.match(p.name)))
     if not numbered:
         raise FileNotFoundError(f"no {preset.seismic_file_prefix}<i>.mat files in {folder}")
-    sibling = folder.parent / folder.name.replace(preset.seismic_file_prefix, preset.velocity_file_prefix, 1)
-    candidates = [folder] + ([sibling] if sibling != folder else [])
-
+    candidates = [folder] + _velocity_folders(folder, preset)
     def velocity_for(number: int) -> Path | None:
         name = f"{preset.velocity_file_prefix}{number}.mat"
         return next((c / name for c in candidates if (c / name).is_file()), None)
@@ -164,7 +177,8 @@ def fcnvmb_dataset(source, *, dataset: str | DatasetPreset = "fcnvmb-simulated",
     """Stream FCNVMB ``.mat`` samples as ``(seismic, velocity)`` batches for ``keras_fwi.models.fcnvmb``.
 
     Args:
-        source: a folder (see ``fcnvmb_pairs``) or a list of seismic paths or (seismic, velocity) pairs.
+        source: a folder (see ``fcnvmb_pairs``), a seismic ``.mat`` file, a split file, or a list of
+            seismic paths or (seismic, velocity) pairs.
         dataset: FCNVMB preset or ``DatasetPreset``. Default ``"fcnvmb-simulated"``.
         batch_size: samples per batch (the reference uses 10).
         shuffle, seed: random order each epoch; reproducible under a seed.
@@ -188,7 +202,6 @@ def fcnvmb_dataset(source, *, dataset: str | DatasetPreset = "fcnvmb-simulated",
     import tensorflow as tf
 
     from keras_fwi.data import tf_transforms
-    from keras_fwi.data.sources import resolve_sources
 
     preset = get_preset(dataset)
     batch_size = positive_int("batch_size", batch_size)
@@ -196,8 +209,7 @@ def fcnvmb_dataset(source, *, dataset: str | DatasetPreset = "fcnvmb-simulated",
     normalize = preset.normalize if normalize is None else bool(normalize)
     if normalize:  # fail now, not inside the pipeline
         seismic_bounds(preset), velocity_bounds(preset)
-    rows = fcnvmb_pairs(source, preset) if isinstance(source, (str, Path)) and Path(source).is_dir() else source
-    pairs = resolve_sources(rows, labels)
+    pairs = _source_pairs(source, preset, labels)
     labelled = pairs[0].velocity is not None
     svar, vvar = seismic_variable or preset.seismic_variable, velocity_variable or preset.velocity_variable
     for pair in pairs:  # headers only: cheap, and catches wrong files before training starts
@@ -232,3 +244,45 @@ def fcnvmb_dataset(source, *, dataset: str | DatasetPreset = "fcnvmb-simulated",
     if not cache:
         ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+
+
+def fcnvmb_seismic_files(source, dataset: str | DatasetPreset = "fcnvmb-simulated") -> list[Path]:
+    """Seismic ``.mat`` files of ``source``: a ``.mat`` file, a folder (``fcnvmb_pairs``), a split file or a list.
+
+    Raises:
+        FileNotFoundError: a file or folder does not exist, or a folder holds no seismic files.
+    """
+    return [pair.seismic for pair in _source_pairs(source, get_preset(dataset), labels=False)]
+
+
+def read_fcnvmb_seismic(paths, dataset: str | DatasetPreset = "fcnvmb-simulated") -> np.ndarray:
+    """Raw decimated samples of seismic ``.mat`` files stacked: float32 (n, shots, time, receivers)."""
+    return np.stack([read_fcnvmb_sample(path, dataset=dataset)[0] for path in paths])
+
+
+def _source_pairs(source, preset: DatasetPreset, labels: bool | None = None):
+    """``FilePair``s of a folder (``fcnvmb_pairs``), a ``.mat`` file, a split file or a list."""
+    from keras_fwi.data.sources import resolve_sources
+
+    if isinstance(source, (str, Path)) and Path(source).is_dir():
+        return resolve_sources(fcnvmb_pairs(source, preset), labels)
+    if isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".mat":
+        return resolve_sources([source], labels=False)
+    return resolve_sources(source, labels)
+
+
+def check_fcnvmb_files(source, dataset: str | DatasetPreset = "fcnvmb-simulated") -> dict:
+    """Read every sample of ``source`` as training does (headers, shapes, decimation, values).
+
+    Returns:
+        ``{"files": seismic files (one sample each), "samples": n, "labelled": bool}``.
+
+    Raises:
+        FileNotFoundError, ValueError: the first bad file, named (see ``read_fcnvmb_sample``).
+    """
+    preset = get_preset(dataset)
+    pairs = _source_pairs(source, preset)
+    for pair in pairs:
+        read_fcnvmb_sample(pair.seismic, pair.velocity, dataset=preset)
+    labelled = pairs[0].velocity is not None
+    return {"files": len(pairs), "samples": len(pairs), "labelled": labelled}

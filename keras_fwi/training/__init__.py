@@ -15,6 +15,7 @@ import importlib
 _HOMES = {
     "AtomicModelCheckpoint": "callbacks", "NaNGuard": "callbacks", "ResumableBackup": "callbacks",
     "recompute_batch_norm": "callbacks",
+    "FcnvmbSSIM": "fcnvmb_metrics", "fcnvmb_metrics": "fcnvmb_metrics",
     "L1L2Loss": "losses",
     "MAE": "metrics", "PSNR": "metrics", "RMSE": "metrics", "SSIM": "metrics", "VelocityMAE": "metrics",
     "VelocityRMSE": "metrics", "openfwi_metrics": "metrics",

@@ -12,7 +12,7 @@ import numpy as np
 
 from keras_fwi.config import DataConfig, GenerateConfig
 
-__all__ = ["cache_folder", "epoch_seed", "experiment_datasets", "generated_splits"]
+__all__ = ["cache_folder", "epoch_seed", "experiment_datasets", "generated_splits", "preset_dataset"]
 
 
 def cache_folder() -> Path:
@@ -43,6 +43,21 @@ def generated_splits(generate: GenerateConfig, progress: bool = True) -> tuple[P
                          seed=generate.seed, test_fraction=generate.test_fraction, resume=True, progress=progress)
         (folder / "complete").write_text(settings)
     return splits
+
+
+def preset_dataset(source, dataset: str, batch_size: int, *, data_format: str = "channels_first",
+                   normalize: bool | None = None):
+    """Unshuffled batches of ``source`` read by the preset's own reader, as training reads them.
+
+    FCNVMB presets read ``.mat`` folders/files with ``fcnvmb_dataset`` (decimation included), others
+    OpenFWI files with ``openfwi_dataset``: the preset decides the reader, not the file suffix.
+    ``normalize`` None follows the preset; False gives raw amplitudes (and m/s).
+    """
+    from keras_fwi.data import fcnvmb_dataset, get_preset, openfwi_dataset
+
+    read = fcnvmb_dataset if get_preset(dataset).format == "fcnvmb" else openfwi_dataset
+    return read(source, dataset=dataset, batch_size=batch_size, shuffle=False, data_format=data_format,
+                normalize=normalize)
 
 
 def epoch_seed(seed: int, epoch: int) -> int:

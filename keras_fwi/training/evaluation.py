@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from keras_fwi.data import get_preset
 from keras_fwi.data.transforms import denormalize_velocity
-from keras_fwi.training.metrics import openfwi_metrics
+from keras_fwi.training.fcnvmb_metrics import metric_units, preset_metrics
 
 __all__ = ["evaluate_model", "mean_map_baseline", "predict_maps", "preset_metrics"]
 
@@ -30,20 +30,15 @@ def predict_maps(model, seismic, flip_tta: bool = False, data_format: str = "cha
     return prediction
 
 
-def preset_metrics(preset, data_format: str | None = None) -> list:
-    """OpenFWI's metrics for a dataset preset; m/s variants only where maps are normalised (OpenFWI)."""
-    if preset.normalize:
-        return openfwi_metrics(preset.label_min, preset.label_max, data_format)
-    return openfwi_metrics(data_format=data_format)
-
-
 def evaluate_model(model, dataset, dataset_name: str, flip_tta: bool = False,
                    data_format: str = "channels_first") -> tuple[dict, np.ndarray, np.ndarray]:
     """Metrics over the whole of ``dataset`` (normalised ``(seismic, velocity)`` batches).
 
     Returns:
-        ``(metrics, truth, prediction)``: metric name → float (normalised-map MAE/RMSE/SSIM and m/s
-        MAE/RMSE/PSNR); truth and prediction of the first batch in m/s, (batch, depth, width).
+        ``(metrics, truth, prediction)``: metric name → float (``preset_metrics``: OpenFWI's
+        normalised-map MAE/RMSE/SSIM and m/s MAE/RMSE, or FCNVMB's m/s MAE/RMSE, PSNR and SSIM), plus
+        ``"units"``: metric name → units; truth and prediction of the first batch in m/s,
+        (batch, depth, width).
     """
     preset = get_preset(dataset_name)
     metrics = preset_metrics(preset, data_format)
@@ -55,6 +50,7 @@ def evaluate_model(model, dataset, dataset_name: str, flip_tta: bool = False,
         if first is None:
             first = velocity.numpy(), prediction.numpy()
     results = {metric.name: float(metric.result()) for metric in metrics}
+    results["units"] = metric_units(metrics)
     truth, prediction = (_to_ms(array, preset) for array in first)
     return results, truth, prediction
 

@@ -105,8 +105,11 @@ def _per_map_weights(sample_weight, batch_size):
     return ops.broadcast_to(weights, (batch_size,))
 
 
-def _check_range(label_min, label_max) -> tuple[float, float]:
-    """Validate the velocity range of the normalisation, in m/s."""
+def _check_range(label_min, label_max, optional: bool = False) -> tuple[float | None, float | None]:
+    """Validate the velocity range of the normalisation, in m/s; with ``optional``, (None, None) means
+    maps already in m/s (FCNVMB's recipe trains on m/s)."""
+    if optional and label_min is None and label_max is None:
+        return None, None
     for name, value in (("label_min", label_min), ("label_max", label_max)):
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
             raise ValueError(f"{name} must be a finite number of m/s, got {value!r}")
@@ -116,8 +119,11 @@ def _check_range(label_min, label_max) -> tuple[float, float]:
     return float(label_min), float(label_max)
 
 
-def _denormalize(maps, label_min: float, label_max: float):
-    """OpenFWI's ``minmax_denormalize`` with its operation order: normalised [-1, 1] → m/s."""
+def _denormalize(maps, label_min: float | None, label_max: float | None):
+    """OpenFWI's ``minmax_denormalize`` with its operation order: normalised [-1, 1] → m/s; maps
+    already in m/s (no range) are returned as they are."""
+    if label_min is None:
+        return maps
     return apply_steps((Step("from_unit", (label_min, label_max)),), maps, KERAS_OPS)
 
 
@@ -189,6 +195,8 @@ class MAE(_MapMetric):
         dtype: result dtype, default float32.
     """
 
+    units = "normalised"
+
     def __init__(self, data_format: str | None = None, name: str = "mae", dtype=None):
         super().__init__(data_format=data_format, name=name, dtype=dtype)
 
@@ -216,8 +224,10 @@ class RMSE(_MapMetric):
 class _VelocityMixin:
     """Denormalises both maps to m/s before the statistic; adds ``label_min``/``label_max`` to the config."""
 
+    units = "m/s"
+
     def _init_range(self, label_min, label_max):
-        self.label_min, self.label_max = _check_range(label_min, label_max)
+        self.label_min, self.label_max = _check_range(label_min, label_max, optional=True)
 
     def _statistic(self, y_true, y_pred):
         return super()._statistic(_denormalize(y_true, self.label_min, self.label_max),
@@ -232,14 +242,15 @@ class VelocityMAE(_VelocityMixin, MAE):
     """Mean absolute error in m/s of normalised maps, over all pixels of the set.
 
     Args:
-        label_min, label_max: float, the velocity range (m/s) the maps were normalised with.
+        label_min, label_max: float, the velocity range (m/s) the maps were normalised with; both
+            None for maps already in m/s (FCNVMB's recipe).
         data_format, dtype: as ``MAE``; name default ``"velocity_mae"``.
 
     Raises:
         ValueError: the range is not two finite numbers with ``label_max > label_min``.
     """
 
-    def __init__(self, label_min: float, label_max: float, data_format: str | None = None,
+    def __init__(self, label_min: float | None, label_max: float | None, data_format: str | None = None,
                  name: str = "velocity_mae", dtype=None):
         self._init_range(label_min, label_max)
         super().__init__(data_format=data_format, name=name, dtype=dtype)
@@ -252,7 +263,7 @@ class VelocityRMSE(_VelocityMixin, RMSE):
     Args: as ``VelocityMAE``; name default ``"velocity_rmse"``.
     """
 
-    def __init__(self, label_min: float, label_max: float, data_format: str | None = None,
+    def __init__(self, label_min: float | None, label_max: float | None, data_format: str | None = None,
                  name: str = "velocity_rmse", dtype=None):
         self._init_range(label_min, label_max)
         super().__init__(data_format=data_format, name=name, dtype=dtype)
@@ -268,6 +279,9 @@ class SSIM(_MapMetric):
     Args: as ``MAE``; name default ``"ssim"``.
     """
 
+    units = "1 (OpenFWI: normalised maps rescaled to [0, 1], C1 = 0.01², C2 = 0.03²)"
+    c1, c2 = SSIM_C1, SSIM_C2
+
     def __init__(self, data_format: str | None = None, name: str = "ssim", dtype=None):
         super().__init__(data_format=data_format, name=name, dtype=dtype)
         window = _gaussian_window()
@@ -277,17 +291,20 @@ class SSIM(_MapMetric):
     def _statistic(self, y_true, y_pred):
         # float64 inside: the variances are differences of nearly equal local moments; float32 loses
         # digits there that the reference (torch's float32 conv) happens to keep.
-        x = ops.cast(y_true, "float64") / 2.0 + 0.5
-        y = ops.cast(y_pred, "float64") / 2.0 + 0.5
+        x, y = self._images(ops.cast(y_true, "float64")), self._images(ops.cast(y_pred, "float64"))
         moments = ops.stack([x, y, x * x, y * y, x * y], axis=-1)
         kernel = ops.convert_to_tensor(self._kernel.astype("float64"))
         filtered = ops.depthwise_conv(moments, kernel, strides=1, padding="same", data_format="channels_last")
         mu_x, mu_y, xx, yy, xy = (filtered[..., i] for i in range(5))
         mu_xx, mu_yy, mu_xy = mu_x * mu_x, mu_y * mu_y, mu_x * mu_y
         var_x, var_y, cov = xx - mu_xx, yy - mu_yy, xy - mu_xy
-        ssim_map = ((2 * mu_xy + SSIM_C1) * (2 * cov + SSIM_C2)) / (
-            (mu_xx + mu_yy + SSIM_C1) * (var_x + var_y + SSIM_C2))
+        ssim_map = ((2 * mu_xy + self.c1) * (2 * cov + self.c2)) / (
+            (mu_xx + mu_yy + self.c1) * (var_x + var_y + self.c2))
         return ops.cast(ops.sum(ssim_map, axis=(1, 2)), "float32"), _pixels(y_true)
+
+    def _images(self, maps):
+        """The images SSIM compares: OpenFWI rescales normalised maps from [-1, 1] to [0, 1]."""
+        return maps / 2.0 + 0.5
 
 
 @keras.saving.register_keras_serializable(package="keras_fwi")
@@ -298,16 +315,19 @@ class PSNR(_MapMetric):
     +inf, as the reference would (it divides by a zero MSE).
 
     Args:
-        label_min, label_max: float, the velocity range (m/s) the maps were normalised with.
-        data_format, dtype: as ``MAE``; name default ``"psnr"``.
+        label_min, label_max: float, the velocity range (m/s) the maps were normalised with; both
+            None for maps already in m/s (FCNVMB's recipe).
+        data_format, dtype: as ``MAE``; name default ``"fcnvmb_psnr"``.
 
     Raises:
         ValueError: the range is not two finite numbers with ``label_max > label_min``.
     """
 
-    def __init__(self, label_min: float, label_max: float, data_format: str | None = None,
-                 name: str = "psnr", dtype=None):
-        self.label_min, self.label_max = _check_range(label_min, label_max)
+    units = "dB"
+
+    def __init__(self, label_min: float | None, label_max: float | None, data_format: str | None = None,
+                 name: str = "fcnvmb_psnr", dtype=None):
+        self.label_min, self.label_max = _check_range(label_min, label_max, optional=True)
         super().__init__(data_format=data_format, name=name, dtype=dtype)
 
     def _statistic(self, y_true, y_pred):
