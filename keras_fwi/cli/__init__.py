@@ -24,6 +24,7 @@ SUBCOMMANDS = (
     "generate",
     "export",
     "predict",
+    "refine",
 )
 
 
