@@ -1,0 +1,110 @@
+"""``keras_fwi refine`` on a small survey (30 x 40 cells, 350 steps) written to a JSON file."""
+
+import json
+
+import numpy as np
+import pytest
+from scipy.ndimage import gaussian_filter
+
+from keras_fwi.cli import main
+from keras_fwi.physics import Survey, simulate
+
+SURVEY = Survey(nz=30, nx=40, dx=10.0, nt=350, dt=1e-3, frequency=15.0, source_z=1, source_x=[4, 20, 35],
+                receiver_z=1, receiver_x=list(range(40)), boundary=12)
+DEPTHS = (10, 20)
+
+
+@pytest.fixture(scope="module")
+def case(tmp_path_factory):
+    """Files of a flat three-layer model: survey.json, seismic.npy, truth.npy, start.npy (smoothed truth)."""
+    folder = tmp_path_factory.mktemp("refine_case")
+    z = np.arange(SURVEY.nz)[:, None]
+    speeds = np.array([2000.0, 2700.0, 3300.0])
+    truth = np.broadcast_to(speeds[(z >= DEPTHS[0]).astype(int) + (z >= DEPTHS[1])], (SURVEY.nz, SURVEY.nx))
+    truth = truth[None, None].astype(np.float32)  # OpenFWI's (N, 1, nz, nx)
+    start = gaussian_filter(truth[0, 0].astype(np.float64), 3.0, mode="nearest")[None].astype(np.float32)
+    paths = {name: folder / f"{name}.npy" for name in ("seismic", "truth", "start")}
+    np.save(paths["seismic"], simulate(truth, SURVEY).numpy())
+    np.save(paths["truth"], truth)
+    np.save(paths["start"], start)
+    paths["survey"] = folder / "survey.json"
+    paths["survey"].write_text(json.dumps(SURVEY.to_dict()))
+    return paths
+
+
+def _refine(case, out, *extra):
+    return main(["refine", str(case["seismic"]), "--init", str(case["start"]), "--survey", str(case["survey"]),
+                 "--out", str(out), "--quiet", *extra])
+
+
+def _interfaces(velocity: np.ndarray) -> list[int]:
+    """Depths (cells) of the two largest increases of the laterally averaged profile."""
+    jumps = np.diff(velocity.mean(axis=-1))
+    return sorted(int(i) + 1 for i in np.argsort(jumps)[-2:])
+
+
+def test_refine_recovers_flat_interfaces(case, tmp_path):
+    assert _refine(case, tmp_path, "--labels", str(case["truth"]), "--iterations", "25") == 0
+    refined = np.load(tmp_path / "velocity.npy", allow_pickle=False)
+    truth = np.load(case["truth"])
+    start = np.load(case["start"])
+    assert refined.shape == (1, 1, 30, 40) and refined.dtype == np.float32
+    assert _interfaces(refined[0, 0]) == list(DEPTHS)
+    # The interfaces are sharper than in the smooth start and the error is lower.
+    assert np.diff(refined[0, 0].mean(axis=-1)).max() > 1.5 * np.diff(start[0].mean(axis=-1)).max()
+    report = json.loads((tmp_path / "refine.json").read_text())
+    summary = report["summary"]
+    assert summary["mae_after"] < 0.8 * summary["mae_before"]
+    assert summary["mae_before"] == pytest.approx(float(np.abs(start[0] - truth[0, 0]).mean()), rel=1e-4)
+    assert summary["misfit_after"] < summary["misfit_before"]
+    assert len(report["history"]["mae"]) == 26 and report["settings"]["survey"]["nx"] == 40
+    assert (tmp_path / "refine.png").stat().st_size > 0
+
+
+def _nothing_written(out) -> bool:
+    return not out.exists() or not any(out.iterdir())
+
+
+def test_shape_mismatch_with_the_survey_is_refused(case, tmp_path, capsys):
+    wrong = tmp_path / "wrong.npy"
+    np.save(wrong, np.zeros((1, 3, 350, 39), np.float32))
+    out = tmp_path / "out"
+    assert main(["refine", str(wrong), "--init", str(case["start"]), "--survey", str(case["survey"]),
+                 "--out", str(out), "--quiet"]) == 2
+    assert "the survey records (3, 350, 40)" in capsys.readouterr().err
+    assert _nothing_written(out)
+    assert main(["refine", str(case["seismic"]), "--init", str(wrong), "--survey", str(case["survey"]),
+                 "--out", str(out), "--quiet"]) == 2
+    assert "--init" in capsys.readouterr().err and _nothing_written(out)
+
+
+def test_nan_seismic_is_refused(case, tmp_path, capsys):
+    bad = tmp_path / "nan.npy"
+    seismic = np.load(case["seismic"])
+    seismic[0, 1, 5, 5] = np.nan
+    np.save(bad, seismic)
+    out = tmp_path / "out"
+    assert main(["refine", str(bad), "--init", str(case["start"]), "--survey", str(case["survey"]),
+                 "--out", str(out), "--quiet"]) == 2
+    assert "NaN" in capsys.readouterr().err and _nothing_written(out)
+
+
+def test_unstable_time_step_is_refused(case, tmp_path, capsys):
+    unstable = tmp_path / "unstable.json"
+    unstable.write_text(json.dumps({**SURVEY.to_dict(), "dt": 3e-3}))
+    out = tmp_path / "out"
+    assert main(["refine", str(case["seismic"]), "--init", str(case["start"]), "--survey", str(unstable),
+                 "--out", str(out), "--quiet"]) == 2
+    error = capsys.readouterr().err
+    assert "unstable time step" in error and error.count("\n") == 1
+    assert _nothing_written(out)
+
+
+def test_existing_output_is_not_overwritten(case, tmp_path, capsys):
+    (tmp_path / "velocity.npy").write_bytes(b"mine")
+    assert _refine(case, tmp_path, "--iterations", "1") == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert (tmp_path / "velocity.npy").read_bytes() == b"mine"
+    assert not (tmp_path / "refine.json").exists()
+    assert _refine(case, tmp_path, "--iterations", "1", "--overwrite") == 0
+    assert np.load(tmp_path / "velocity.npy").shape == (1, 1, 30, 40)
