@@ -3,8 +3,8 @@
 
 REFINE_DEFAULTS = {
     "iterations": 40,
-    "method": "adam",
-    "learning_rate": 20.0,  # m/s, Adam's largest step per cell
-    "tv": 0.1,
+    "method": "lbfgs",  # beat Adam at equal iterations from smoothed starts (RESULTS.md)
+    "learning_rate": 20.0,  # m/s, Adam's largest step per cell (method="adam" only)
+    "tv": 0.5,
     "frequencies": (None,),
 }

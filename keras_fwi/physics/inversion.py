@@ -28,8 +28,6 @@ __all__ = ["InversionResult", "invert"]
 
 _MEMORY_PER_CHUNK = 2e9  # bytes of stored wavefields one gradient evaluation may hold
 _ADAM_BETAS, _ADAM_EPSILON = (0.9, 0.999), 1e-8
-import os
-_PER_MODEL = bool(os.environ.get('PER_MODEL'))
 
 
 @dataclasses.dataclass
@@ -167,7 +165,7 @@ def _adam_stage(objective: Objective, velocity, bounds, count, learning_rate, re
             active &= misfit[:, None, None] > recorder.target
         gradient = np.where(active, gradient / np.where(largest > 0, largest, 1.0), 0.0)
         first = beta1 * first + (1 - beta1) * gradient
-        second = beta2 * second + (1 - beta2) * (gradient ** 2 if not _PER_MODEL else np.mean(gradient ** 2, axis=(1, 2), keepdims=True))
+        second = beta2 * second + (1 - beta2) * gradient ** 2
         update = learning_rate * (first / (1 - beta1 ** step)) / (np.sqrt(second / (1 - beta2 ** step)) + _ADAM_EPSILON)
         velocity = np.clip(velocity - np.where(active, update, 0.0), low, high)
         recorder.advance()
