@@ -39,7 +39,8 @@ class GenerateConfig:
     per_file: int = 64
     test_fraction: float = 0.1  # share of files held out (the last ones)
     survey: str = "openfwi"
-    boundary: int | None = None  # absorbing cells; None keeps the survey preset's (OpenFWI: 120)
+    absorbing: str | None = None  # "cpml" or "damping"; None keeps the survey preset's (a CPML)
+    boundary: int | None = None  # absorbing cells; None: the absorbing layer's default (CPML 12, damping 120)
     seed: int = 0
 
 
@@ -52,6 +53,8 @@ class DataConfig:
     generate: GenerateConfig | None = None
     sample_temporal: int = 1
     flip: bool = False  # horizontal-flip augmentation (receivers and shot order reversed together)
+    noise_snr_db: float | None = None  # training data only: white noise at this SNR (dB) per shot gather
+    trace_dropout: float = 0.0  # training data only: probability that a trace is zeroed
 
 
 @dataclasses.dataclass(frozen=True)

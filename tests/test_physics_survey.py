@@ -16,8 +16,26 @@ def test_openfwi_preset_facts():
     assert survey.source_x == (0, 17, 34, 52, 69)
     assert survey.source_z == (1,) * 5 and survey.receiver_z == (1,) * 70
     assert survey.receiver_x == tuple(range(70))
-    assert survey.boundary == 120 and not survey.free_surface
+    assert (survey.absorbing, survey.boundary) == ("cpml", 12) and not survey.free_surface
     assert (survey.shots, survey.receivers) == (5, 70)
+
+
+def test_absorbing_layer_choice_sets_its_default_width():
+    """OpenFWI's own layer is 120 damping cells; asking for it by name gives exactly that."""
+    exact = Survey.openfwi(absorbing="damping")
+    assert (exact.absorbing, exact.boundary) == ("damping", 120)
+    assert Survey.openfwi().replace(absorbing="damping") == exact
+    assert Survey.openfwi(absorbing="damping", boundary=40).boundary == 40
+    assert exact.replace(absorbing="cpml").boundary == 12
+    with pytest.raises(ValueError, match="absorbing must be one of 'cpml', 'damping', got 'sponge'"):
+        Survey.openfwi(absorbing="sponge")
+
+
+def test_surveys_saved_before_cpml_read_as_damping():
+    """dataset.json files written before the CPML existed have no ``absorbing``: they were damping."""
+    fields = Survey.openfwi(absorbing="damping").to_dict()
+    del fields["absorbing"]
+    assert Survey.from_dict(fields) == Survey.openfwi(absorbing="damping")
 
 
 def test_fcnvmb_preset_facts():

@@ -28,8 +28,11 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--per-file", type=int, default=500, help="samples per file (default 500, as OpenFWI)")
     parser.add_argument("--survey", choices=("openfwi", "fcnvmb"), default="openfwi",
                         help="acquisition preset (default openfwi)")
+    parser.add_argument("--absorbing", choices=("cpml", "damping"), default=None,
+                        help="absorbing layer: cpml (default; a convolutional PML, fast and accurate) or damping "
+                             "(OpenFWI's own 120-cell layer, to reproduce OpenFWI's data bit for bit)")
     parser.add_argument("--boundary", type=int, default=None,
-                        help="absorbing boundary width in cells (default: the preset's 120; smaller is faster)")
+                        help="absorbing layer width in cells (default: 12 for cpml, 120 for damping)")
     parser.add_argument("--free-surface", action="store_true", help="pressure-free top edge (OpenFWI has none)")
     parser.add_argument("--smooth", type=float, default=None, help="Gaussian sigma in cells to smooth the models")
     parser.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
@@ -47,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     from keras_fwi.physics import generate
 
     changes = {}
+    if args.absorbing is not None:
+        changes["absorbing"] = args.absorbing
     if args.boundary is not None:
         changes["boundary"] = args.boundary
     if args.free_surface:

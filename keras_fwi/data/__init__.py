@@ -22,6 +22,7 @@ from keras_fwi.data.transforms import (
 
 # Public names that need TensorFlow (or scipy/segyio), resolved lazily: name -> module.
 _LAZY = {
+    "Augmentation": "keras_fwi.data.augment",
     "check_openfwi_files": "keras_fwi.data.openfwi",
     "openfwi_dataset": "keras_fwi.data.openfwi",
     "fcnvmb_dataset": "keras_fwi.data.fcnvmb",

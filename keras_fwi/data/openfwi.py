@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from keras_fwi._validation import one_of, positive_int
 from keras_fwi.data import checks, tf_transforms
+from keras_fwi.data.augment import Augmentation, augment_seismic
 from keras_fwi.data.presets import DatasetPreset, get_preset
 from keras_fwi.data.sources import FilePair, resolve_sources
 from keras_fwi.data.transforms import seismic_bounds
@@ -141,7 +142,7 @@ def openfwi_dataset(source, *, dataset: str | DatasetPreset, batch_size: int = 3
                     normalize: bool | None = None, num_shards: int = 1, shard_index: int = 0,
                     input_context: tf.distribute.InputContext | None = None, check_values: str = "scan",
                     data_format: str = "channels_first", num_parallel_calls: int = tf.data.AUTOTUNE,
-                    prefetch: int = tf.data.AUTOTUNE) -> tf.data.Dataset:
+                    prefetch: int = tf.data.AUTOTUNE, augment: Augmentation | None = None) -> tf.data.Dataset:
     """Stream OpenFWI-format ``.npy`` files as batches of normalised ``(seismic, velocity)``.
 
     Args:
@@ -209,6 +210,9 @@ def openfwi_dataset(source, *, dataset: str | DatasetPreset, batch_size: int = 3
     one_of("check_values", check_values, ("scan", "stream"))
     one_of("data_format", data_format, ("channels_first", "channels_last"))
     normalize = preset.normalize if normalize is None else bool(normalize)
+    augment = augment if augment is not None and augment.active else None
+    if augment is not None and cache:
+        raise ValueError("augment acts on raw amplitudes, which cache=True does not keep; use one or the other")
     if horizontal_flip:
         _check_flip_geometry(preset)
     if input_context is not None:
@@ -225,11 +229,12 @@ def openfwi_dataset(source, *, dataset: str | DatasetPreset, batch_size: int = 3
 
     normalize_seismic = _seismic_normalizer(*seismic_bounds(preset)) if normalize else None
 
-    def read(file_ids, sample_ids):
+    def read(file_ids, sample_ids, augment_seed=None):
         out_types = [tf.float32, tf.float32] if labelled else [tf.float32]
         tensors = tf.numpy_function(reader, [file_ids, sample_ids], out_types, stateful=False)
         tensors[0].set_shape(seismic_shape)
-        seismic = normalize_seismic(tensors[0]) if normalize else tensors[0]
+        seismic = tensors[0] if augment_seed is None else augment_seismic(tensors[0], augment_seed, augment)
+        seismic = normalize_seismic(seismic) if normalize else seismic
         if not labelled:
             return (seismic,)
         tensors[1].set_shape((None, *preset.velocity_sample_shape))
@@ -257,9 +262,14 @@ def openfwi_dataset(source, *, dataset: str | DatasetPreset, batch_size: int = 3
         if horizontal_flip:
             indices = tf.data.Dataset.zip((indices, flips)).map(lambda fs, flag: (*fs, flag))
         batches = indices.batch(batch_size, drop_remainder=drop_remainder)
+        if augment is not None:  # one stateless seed pair per batch, new every epoch
+            seeds = tf.data.Dataset.random(seed=None if seed is None else seed + 1,
+                                           rerandomize_each_iteration=True).batch(2)
+            batches = tf.data.Dataset.zip((batches, seeds)).map(lambda batch, pair: (*batch, pair))
 
-        def read_batch(file_ids, sample_ids, flags=None):
-            tensors = read(file_ids, sample_ids)
+        def read_batch(file_ids, sample_ids, *rest):
+            flags = rest[0] if horizontal_flip else None
+            tensors = read(file_ids, sample_ids, rest[-1] if augment is not None else None)
             return tensors if flags is None else _flip(tensors, flags)
 
         batches = batches.map(read_batch, num_parallel_calls=num_parallel_calls, deterministic=True)

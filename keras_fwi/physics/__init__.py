@@ -1,7 +1,7 @@
 """Acoustic wave physics: the survey, OpenFWI's forward modelling, velocity-model families, datasets.
 
 >>> from keras_fwi import physics
->>> survey = physics.Survey.openfwi(boundary=40)            # OpenFWI's geometry, narrower boundary
+>>> survey = physics.Survey.openfwi()                       # OpenFWI's geometry, 12-cell CPML
 >>> velocity = physics.velocity_models("flatvel-a", 8, seed=0)          # (8, 70, 70) m/s
 >>> seismic = physics.simulate(velocity, survey)            # (8, 5, 1000, 70) float32
 >>> seismic, velocity = physics.synthesize("curvevel-a", 16, survey, seed=1)   # in memory

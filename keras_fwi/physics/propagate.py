@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["make_propagator"]
+__all__ = ["Grid", "make_propagator"]
 
 _C1, _C2, _C3 = -2.5, 4.0 / 3.0, -1.0 / 12.0
 
@@ -31,7 +31,7 @@ def _stencil(p: tf.Tensor) -> tf.Tensor:
     return _C2 * near + _C3 * far
 
 
-def _free_surface(p: tf.Tensor, row: int) -> tf.Tensor:
+def free_surface(p: tf.Tensor, row: int) -> tf.Tensor:
     """``F``: zero pressure at ``row`` by odd mirroring; rows row-1, row-2 hold -p at row+1, row+2
     (the stencil reaches two cells) and rows above are zero."""
     shape = tf.shape(p)
@@ -40,12 +40,52 @@ def _free_surface(p: tf.Tensor, row: int) -> tf.Tensor:
     return tf.concat([above, image, tf.zeros_like(p[:, :, row:row + 1]), p[:, :, row + 1:]], axis=2)
 
 
-def _free_surface_adjoint(g: tf.Tensor, row: int) -> tf.Tensor:
+def free_surface_adjoint(g: tf.Tensor, row: int) -> tf.Tensor:
     """``F^T``: rows at and above ``row`` vanish; the mirrored rows send -g back to row+1, row+2."""
     shape = tf.shape(g)
     reflected = g[:, :, row + 1:row + 3] - tf.reverse(g[:, :, row - 2:row], axis=[2])
     return tf.concat([tf.zeros([shape[0], shape[1], row + 1, shape[3]], g.dtype), reflected,
                       g[:, :, row + 3:]], axis=2)
+
+
+class Grid:
+    """Where sources, receivers and the free surface sit on the extended grid (batch, shots, H, W),
+    and the operations both kernels share: inject, record, project, and their adjoints."""
+
+    def __init__(self, source_cells, receiver_cells, shape: tuple[int, int], free_surface_row: int | None):
+        self.source_cells = np.asarray(source_cells, np.int32)
+        self.receiver_cells = np.asarray(receiver_cells, np.int32)
+        self.shape, self.free_surface_row = tuple(shape), free_surface_row
+        self.shots, self.receivers = len(self.source_cells), len(self.receiver_cells)
+
+    def project(self, p: tf.Tensor) -> tf.Tensor:
+        """``F``: the free surface, or nothing."""
+        return p if self.free_surface_row is None else free_surface(p, self.free_surface_row)
+
+    def project_adjoint(self, g: tf.Tensor) -> tf.Tensor:
+        return g if self.free_surface_row is None else free_surface_adjoint(g, self.free_surface_row)
+
+    def source_index(self, batch) -> tf.Tensor:
+        """scatter_nd indices (batch * shots, 4) of each shot's source cell."""
+        width = self.shape[1]
+        return tf.stack([tf.repeat(tf.range(batch), self.shots), tf.tile(tf.range(self.shots), [batch]),
+                         tf.tile(self.source_cells // width, [batch]), tf.tile(self.source_cells % width, [batch])],
+                        axis=1)
+
+    def receive(self, p: tf.Tensor) -> tf.Tensor:
+        """p at the receivers, (batch, shots, receivers)."""
+        height, width = self.shape
+        return tf.gather(tf.reshape(p, [tf.shape(p)[0], self.shots, height * width]), self.receiver_cells, axis=2)
+
+    def inject(self, values: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
+        """Adjoint of ``receive``: (batch, shots, receivers) values placed on a zero grid shaped like ``like``."""
+        height, width = self.shape
+        batch = tf.shape(like)[0]
+        index = tf.stack([tf.repeat(tf.range(batch), self.shots * self.receivers),
+                          tf.tile(tf.repeat(tf.range(self.shots), self.receivers), [batch]),
+                          tf.tile(self.receiver_cells, [batch * self.shots])], axis=1)
+        flat = tf.scatter_nd(index, tf.reshape(values, [-1]), [batch, self.shots, height * width])
+        return tf.reshape(flat, tf.shape(like))
 
 
 def make_propagator(wavelet: np.ndarray, source_cells: np.ndarray, receiver_cells: np.ndarray,
@@ -66,37 +106,22 @@ def make_propagator(wavelet: np.ndarray, source_cells: np.ndarray, receiver_cell
     # NumPy, not tf.constant: the first call may come while tracing a caller's graph, and a constant
     # made there could not be used from any other graph or eagerly.
     wavelet = np.asarray(wavelet, np.float32)
-    source_cells = np.asarray(source_cells, np.int32)
-    receiver_cells = np.asarray(receiver_cells, np.int32)
-
-    def project(p):
-        return p if free_surface_row is None else _free_surface(p, free_surface_row)
-
-    def project_adjoint(g):
-        return g if free_surface_row is None else _free_surface_adjoint(g, free_surface_row)
-
-    def source_index(batch):
-        """scatter_nd indices (batch * shots, 4) of each shot's source cell."""
-        return tf.stack([tf.repeat(tf.range(batch), n_shots), tf.tile(tf.range(n_shots), [batch]),
-                         tf.tile(source_cells // width, [batch]), tf.tile(source_cells % width, [batch])], axis=1)
-
-    def receive(p):
-        return tf.gather(tf.reshape(p, [tf.shape(p)[0], n_shots, height * width]), receiver_cells, axis=2)
+    grid = Grid(source_cells, receiver_cells, shape, free_surface_row)
 
     def forward(alpha, kappa_dt, source_amplitude, keep_fields):
         batch, source = tf.shape(alpha)[0], tf.constant(wavelet)
         temp1, temp2 = 2.0 + 2.0 * _C1 * alpha - kappa_dt, 1.0 - kappa_dt
-        index, amplitude = source_index(batch), tf.reshape(source_amplitude, [-1])
+        index, amplitude = grid.source_index(batch), tf.reshape(source_amplitude, [-1])
         zeros = tf.zeros([batch, n_shots, height, width], tf.float32)
         fields = tf.TensorArray(tf.float32, size=nt if keep_fields else 0, dynamic_size=False)
 
         def step(t, p0, p1, records, fields):
             p = temp1 * p1 - temp2 * p0 + alpha * _stencil(p1)
             # Scatter, not a dense per-shot source map: that would cost one more full read per step.
-            p = project(tf.tensor_scatter_nd_add(p, index, amplitude * source[t]))
+            p = grid.project(tf.tensor_scatter_nd_add(p, index, amplitude * source[t]))
             if keep_fields:
                 fields = fields.write(t, p)
-            return t + 1, p1, p, records.write(t, receive(p)), fields
+            return t + 1, p1, p, records.write(t, grid.receive(p)), fields
 
         records = tf.TensorArray(tf.float32, size=nt, element_shape=[None, n_shots, n_receivers])
         _, _, _, records, fields = tf.while_loop(lambda t, *_: t < nt, step, (0, zeros, zeros, records, fields),
@@ -114,10 +139,7 @@ def make_propagator(wavelet: np.ndarray, source_cells: np.ndarray, receiver_cell
         batch, source = tf.shape(alpha)[0], tf.constant(wavelet)
         temp1, temp2 = 2.0 + 2.0 * _C1 * alpha - kappa_dt, 1.0 - kappa_dt
         d_records = tf.transpose(d_records, [2, 0, 1, 3])  # (nt, batch, shots, receivers)
-        receiver_index = tf.stack([tf.repeat(tf.range(batch), n_shots * n_receivers),
-                                   tf.tile(tf.repeat(tf.range(n_shots), n_receivers), [batch]),
-                                   tf.tile(receiver_cells, [batch * n_shots])], axis=1)
-        index = source_index(batch)
+        index = grid.source_index(batch)
         zeros = tf.zeros([batch, n_shots, height, width], tf.float32)
 
         def field(n):  # p[n], zero before the start
@@ -125,10 +147,9 @@ def make_propagator(wavelet: np.ndarray, source_cells: np.ndarray, receiver_cell
 
         def step(i, b1, b2, g_alpha, g_kappa, g_source):
             m = nt - i  # adjoint of p[m], from b1 = dJ/draw[m+1] and b2 = dJ/draw[m+2]
-            injected = tf.reshape(tf.scatter_nd(receiver_index, tf.reshape(d_records[m - 1], [-1]),
-                                                [batch, n_shots, height * width]), tf.shape(zeros))
+            injected = grid.inject(d_records[m - 1], zeros)
             a = injected + temp1 * b1 + _stencil(alpha * b1) - temp2 * b2
-            b = project_adjoint(a)  # dJ/draw[m]
+            b = grid.project_adjoint(a)  # dJ/draw[m]
             previous, before = field(m - 1), field(m - 2)
             g_alpha += b * (_stencil(previous) + 2.0 * _C1 * previous)
             g_kappa += b * (before - previous)

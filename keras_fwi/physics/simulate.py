@@ -2,23 +2,24 @@
 
 The scheme is the one OpenFWI made its data with, so amplitudes match theirs: 2nd order in time,
 4th order in space (Laplacian weights -5/2, 4/3, -1/12), the model extended by edge replication into
-an absorbing layer of ``survey.boundary`` cells with the quadratic damping
-``kappa(d) = 3 v_min ln(1e7) / (2 a) (d / a)^2``, ``a = (boundary - 1) dx``, and the update
+an absorbing layer of ``survey.boundary`` cells, and the update
 
-    p+ = (2 - 5 alpha - kappa dt) p - (1 - kappa dt) p- + alpha (4/3 S1 - 1/12 S2),
-    alpha = (v dt / dx)^2,
+    p+ = 2 p - p- + alpha (L p),    alpha = (v dt / dx)^2,
 
-where S1, S2 are the sums of the four neighbours at distance 1 and 2 (cells beyond the extended grid
-count as zero). After each update the source adds ``(v dt)^2 w(t)`` at its cell and the receivers
-record ``p``. The whole time loop is one XLA program, batched over models and shots, and
-differentiable with respect to velocity through ``tf.GradientTape`` (an adjoint-state gradient that
-holds all ``nt`` wavefields of the extended grid while it runs: 1.9 GB per model of 5 shots at
-OpenFWI's 120-cell boundary, 0.45 GB at 40).
+after which the source adds ``(v dt)^2 w(t)`` at its cell and the receivers record ``p``. The
+absorbing layer is ``survey.absorbing``:
 
-A narrower ``boundary`` is much faster (the extended grid is 310 x 310 cells at 120, 150 x 150 at 40)
-and changes the data a little: on FlatVel-A and CurveFault-A models, 40 cells differ from the
-120-cell result by 4.6-5.8 % relative RMS (largest error 1.1 or 1.4 % of OpenFWI's data range), 60
-cells by 2.8 %, 20 cells by 16 % (see benchmarks/RESULTS.md).
+- ``"cpml"`` (default): a convolutional PML (``keras_fwi.physics.cpml``). 12 cells reproduce a
+  120-cell PML (deepwave's) to 0.1-0.6 % relative RMS, on an extended grid of 94 x 94 cells.
+- ``"damping"``: OpenFWI's own layer, ``p+ -= kappa dt (p - p-)`` with the quadratic damping
+  ``kappa(d) = 3 v_min ln(1e7) / (2 a) (d / a)^2``, ``a = (boundary - 1) dx``, at OpenFWI's 120
+  cells (a 310 x 310 grid) to reproduce OpenFWI's data bit for bit. It reflects a little: its data
+  differ from a 120-cell PML's by 0.3-1.2 % RMS, most of it late and from fast deep layers, so that is
+  also how far the CPML's data are from OpenFWI's (benchmarks/RESULTS.md).
+
+The whole time loop is one XLA program, batched over models and shots, and differentiable with
+respect to velocity through ``tf.GradientTape`` (an exact adjoint-state gradient that holds one field
+per time step of the extended grid while it runs).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_fwi._validation import positive_int
+from keras_fwi.physics.cpml import cpml_profiles, make_cpml_propagator
 from keras_fwi.physics.propagate import make_propagator
 from keras_fwi.physics.survey import Survey
 
@@ -76,7 +78,7 @@ def simulate(velocity, survey: Survey, parallel: int | None = None) -> tf.Tensor
 
     Args:
         velocity: array or tensor, (batch, nz, nx) or (batch, 1, nz, nx), in m/s.
-        survey: ``Survey``, geometry, time sampling, boundary width and free surface.
+        survey: ``Survey``, geometry, time sampling, absorbing layer and free surface.
         parallel: int, how many XLA programs run side by side, each on a share of the models (or of
             the shots when there are fewer models). XLA runs one program on one CPU core, so the
             default is the number of usable CPU cores, or 1 when TensorFlow sees a GPU.
@@ -89,7 +91,7 @@ def simulate(velocity, survey: Survey, parallel: int | None = None) -> tf.Tensor
             survey's dt and dx (CFL; the message gives the largest stable dt).
 
     Example:
-        >>> survey = Survey.openfwi(boundary=40)
+        >>> survey = Survey.openfwi()
         >>> seismic = simulate(np.full((2, 70, 70), 3000.0), survey)   # (2, 5, 1000, 70)
     """
     velocity = _as_velocity(velocity, survey)
@@ -127,22 +129,30 @@ def _compiled(survey: Survey, shots: tuple):
     height, width = survey.nz + 2 * nbc, survey.nx + 2 * nbc
     rows = np.clip(np.arange(height) - nbc, 0, survey.nz - 1)
     cols = np.clip(np.arange(width) - nbc, 0, survey.nx - 1)
-    damping_shape = (damping_profile(survey) * dt).astype(np.float32)  # NumPy: see make_propagator
-    kappa_scale = 3.0 * math.log(1e7) / (2.0 * (nbc - 1) * dx)
     source_cells = ((np.asarray(survey.source_z)[list(shots)] + nbc) * width
                     + np.asarray(survey.source_x)[list(shots)] + nbc)
     receiver_cells = (np.add(survey.receiver_z, nbc) * width + np.add(survey.receiver_x, nbc))
-    propagate = make_propagator(survey.wavelet(), source_cells, receiver_cells, (height, width),
-                                nbc if survey.free_surface else None)
+    surface = nbc if survey.free_surface else None
+    if survey.absorbing == "cpml":
+        propagate = make_cpml_propagator(survey.wavelet(), source_cells, receiver_cells, (height, width),
+                                         surface, cpml_profiles(survey))
+    else:
+        damping_shape = (damping_profile(survey) * dt).astype(np.float32)  # NumPy: see make_propagator
+        kappa_scale = 3.0 * math.log(1e7) / (2.0 * (nbc - 1) * dx)
+        damped = make_propagator(survey.wavelet(), source_cells, receiver_cells, (height, width), surface)
+
+        def propagate(alpha, source_amplitude, velocity):
+            v_min = tf.reduce_min(velocity, axis=[1, 2])[:, None, None, None]
+            return damped(alpha, kappa_scale * v_min * damping_shape, source_amplitude)
 
     @tf.function(autograph=False)
     def run(velocity):
         batch = tf.shape(velocity)[0]
         v = tf.gather(tf.gather(velocity, rows, axis=1), cols, axis=2)  # (batch, H, W), edges replicated
-        v_min = tf.reduce_min(velocity, axis=[1, 2])[:, None, None, None]
-        kappa_dt = kappa_scale * v_min * damping_shape
         alpha = tf.square(v[:, None] * (dt / dx))
         source_amplitude = tf.square(tf.gather(tf.reshape(v, [batch, height * width]), source_cells, axis=1) * dt)
-        return propagate(alpha, kappa_dt, source_amplitude)
+        if survey.absorbing == "cpml":
+            return propagate(alpha, source_amplitude)
+        return propagate(alpha, source_amplitude, velocity)
 
     return run

@@ -13,9 +13,14 @@ import warnings
 
 import numpy as np
 
-from keras_fwi._validation import positive_int
+from keras_fwi._validation import one_of, positive_int
 
-__all__ = ["CFL_LIMIT", "MIN_POINTS_PER_WAVELENGTH", "Survey", "ricker"]
+__all__ = ["ABSORBING", "CFL_LIMIT", "MIN_POINTS_PER_WAVELENGTH", "Survey", "ricker"]
+
+# Absorbing layers ``simulate`` implements, each with its default width in cells: a convolutional PML
+# (12 cells reproduce a 120-cell PML's data to 0.1-0.6 % RMS, benchmarks/RESULTS.md), and OpenFWI's
+# quadratic damping layer at OpenFWI's 120 cells.
+ABSORBING = {"cpml": 12, "damping": 120}
 
 # Leapfrog in time with the 4th-order Laplacian (weights -5/2, 4/3, -1/12) in 2-D is stable while
 # (v dt / dx)^2 * 32/3 <= 4: the stencil's largest eigenvalue is 2 * (5/2 + 8/3 + 1/6) = 32/3.
@@ -77,7 +82,11 @@ class Survey:
             all shots.
         receiver_z, receiver_x: receiver cells, the same for every shot. A scalar ``receiver_z`` is a
             depth shared by all receivers.
-        boundary: int, absorbing layer width in cells added on every side (OpenFWI uses 120).
+        boundary: int or None, absorbing layer width in cells added on every side; None takes the
+            absorbing layer's default (``ABSORBING``: 12 for "cpml", 120 for "damping").
+        absorbing: str, ``"cpml"`` (default: a convolutional PML, the cheap and accurate choice) or
+            ``"damping"`` (OpenFWI's own quadratic damping layer, to reproduce OpenFWI's data bit for
+            bit, residual reflections included).
         free_surface: bool, pressure-free top edge (row 0) instead of an absorbing top layer.
         velocity_range: (min, max) velocity in m/s the survey must handle; the max sets the
             stability (CFL) check, the min the points-per-wavelength warning.
@@ -94,7 +103,9 @@ class Survey:
         >>> survey = Survey.openfwi()
         >>> survey.shots, survey.receivers
         (5, 70)
-        >>> narrow = survey.replace(boundary=40)
+        >>> survey.absorbing, survey.boundary
+        ('cpml', 12)
+        >>> openfwi_exact = Survey.openfwi(absorbing="damping")   # 120 cells
     """
 
     nz: int
@@ -107,7 +118,8 @@ class Survey:
     source_x: tuple
     receiver_z: tuple
     receiver_x: tuple
-    boundary: int = 120
+    boundary: int | None = None
+    absorbing: str = "cpml"
     free_surface: bool = False
     velocity_range: tuple = (1500.0, 4500.0)
 
@@ -115,6 +127,9 @@ class Survey:
         set_field = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
         for name in ("nz", "nx", "nt"):
             set_field(name, positive_int(name, getattr(self, name)))
+        one_of("absorbing", self.absorbing, tuple(ABSORBING))
+        if self.boundary is None:
+            set_field("boundary", ABSORBING[self.absorbing])
         set_field("boundary", positive_int("boundary", self.boundary))
         if self.boundary < 3:
             raise ValueError(f"boundary must be at least 3 cells (the stencil reaches 2), got {self.boundary}")
@@ -190,7 +205,10 @@ class Survey:
         return ricker(self.frequency, self.dt, self.nt)
 
     def replace(self, **changes) -> "Survey":
-        """A copy with some fields changed (validated again), e.g. ``survey.replace(boundary=40)``."""
+        """A copy with some fields changed (validated again), e.g. ``survey.replace(boundary=40)``.
+        A new ``absorbing`` without a ``boundary`` takes that layer's default width."""
+        if "absorbing" in changes and "boundary" not in changes:
+            changes["boundary"] = None
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
@@ -203,16 +221,18 @@ class Survey:
 
     @classmethod
     def from_dict(cls, fields: dict) -> "Survey":
-        """Inverse of ``to_dict``; unknown keys raise ``TypeError`` naming them."""
-        return cls(**fields)
+        """Inverse of ``to_dict``; unknown keys raise ``TypeError`` naming them. Fields written before
+        ``absorbing`` existed describe OpenFWI's damping layer, and are read as such."""
+        return cls(**{"absorbing": "damping", **fields})
 
     @classmethod
     def openfwi(cls, **changes) -> "Survey":
         """OpenFWI's survey: 70 x 70 cells of 10 m, 1000 samples of 1 ms, 15 Hz Ricker, 5 sources at
-        cells 0, 17, 34, 52, 69 and 70 receivers, all at 10 m depth (cell 1), 120 boundary cells."""
+        cells 0, 17, 34, 52, 69 and 70 receivers, all at 10 m depth (cell 1), with a 12-cell CPML.
+        ``Survey.openfwi(absorbing="damping")`` is OpenFWI's own 120-cell damping layer, bit for bit."""
         fields = dict(nz=70, nx=70, dx=10.0, nt=1000, dt=1e-3, frequency=15.0,
                       source_z=1, source_x=tuple(np.around(np.linspace(0, 69, 5)).astype(int)),
-                      receiver_z=1, receiver_x=tuple(range(70)), boundary=120)
+                      receiver_z=1, receiver_x=tuple(range(70)))
         fields.update(changes)
         return cls(**fields)
 
@@ -220,9 +240,9 @@ class Survey:
     def fcnvmb(cls, **changes) -> "Survey":
         """FCNVMB's setting: 201 x 301 cells of 10 m, 2000 samples of 1 ms (the network sees them
         decimated by 5), 25 Hz Ricker, 29 sources evenly across the surface, 301 receivers, sources
-        and receivers at cell depth 1 (as OpenFWI), 120 boundary cells."""
+        and receivers at cell depth 1 (as OpenFWI), with a 12-cell CPML."""
         fields = dict(nz=201, nx=301, dx=10.0, nt=2000, dt=1e-3, frequency=25.0,
                       source_z=1, source_x=tuple(np.around(np.linspace(0, 300, 29)).astype(int)),
-                      receiver_z=1, receiver_x=tuple(range(301)), boundary=120)
+                      receiver_z=1, receiver_x=tuple(range(301)))
         fields.update(changes)
         return cls(**fields)

@@ -27,13 +27,16 @@ def generated_splits(generate: GenerateConfig, progress: bool = True) -> tuple[P
     """
     from keras_fwi.physics.generate import SURVEYS, generate_dataset
 
-    settings = json.dumps(dataclasses.asdict(generate), sort_keys=True)
-    folder = cache_folder() / "generated" / f"{generate.family}-{hashlib.sha256(settings.encode()).hexdigest()[:12]}"
     if generate.survey not in SURVEYS:
         raise ValueError(f"data.generate.survey must be one of {sorted(SURVEYS)}, got {generate.survey!r}")
-    survey = SURVEYS[generate.survey]()
+    changes = {"absorbing": generate.absorbing} if generate.absorbing is not None else {}
     if generate.boundary is not None:
-        survey = survey.replace(boundary=generate.boundary)
+        changes["boundary"] = generate.boundary
+    survey = SURVEYS[generate.survey](**changes)
+    # The key holds the resolved survey (absorbing layer and width included), so neither a changed
+    # setting nor a changed package default ever reuses stale files.
+    settings = json.dumps({**dataclasses.asdict(generate), "survey": survey.to_dict()}, sort_keys=True)
+    folder = cache_folder() / "generated" / f"{generate.family}-{hashlib.sha256(settings.encode()).hexdigest()[:12]}"
     splits = folder / "train.txt", folder / "test.txt"
     if not all(split.is_file() for split in splits) or not (folder / "complete").is_file():
         generate_dataset(folder, generate.family, generate.samples, generate.per_file, survey=survey,
@@ -60,7 +63,7 @@ def experiment_datasets(data: DataConfig, global_batch_size: int, seed: int, dat
     Raises:
         ValueError: neither files nor generation settings are given.
     """
-    from keras_fwi.data import fcnvmb_dataset, get_preset, openfwi_dataset
+    from keras_fwi.data import Augmentation, fcnvmb_dataset, get_preset, openfwi_dataset
 
     train, val = data.train, data.val
     if train is None:
@@ -70,17 +73,22 @@ def experiment_datasets(data: DataConfig, global_batch_size: int, seed: int, dat
         train, generated_val = generated_splits(data.generate, progress)
         val = val or generated_val
     if get_preset(data.dataset).format == "fcnvmb":  # one .mat file per sample, raw units by default
-        if data.flip or data.sample_temporal != 1:
-            raise ValueError("data.flip and data.sample_temporal apply to OpenFWI-format data, not FCNVMB .mat files")
+        if data.flip or data.sample_temporal != 1 or data.noise_snr_db is not None or data.trace_dropout:
+            raise ValueError("data.flip, data.sample_temporal, data.noise_snr_db and data.trace_dropout apply to "
+                             "OpenFWI-format data, not FCNVMB .mat files")
 
         def read(source, shuffle, seed=None, check=None, flip=False):
             return fcnvmb_dataset(source, dataset=data.dataset, batch_size=global_batch_size, shuffle=shuffle,
                                   seed=seed, data_format=data_format)
     else:
+        augmentation = Augmentation(data.noise_snr_db, data.trace_dropout)  # checks the values up front
+
         def read(source, shuffle, seed=None, check="scan", flip=False):
+            # Augment the shuffled training epochs only: never validation, nor the in-order pass.
             return openfwi_dataset(source, dataset=data.dataset, batch_size=global_batch_size, shuffle=shuffle,
                                    seed=seed, horizontal_flip=flip, sample_temporal=data.sample_temporal,
-                                   check_values=check, input_context=input_context, data_format=data_format)
+                                   check_values=check, input_context=input_context, data_format=data_format,
+                                   augment=augmentation if shuffle else None)
     val_ds = read(val, shuffle=False) if val is not None else None
     scanned = []
 
