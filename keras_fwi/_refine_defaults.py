@@ -5,6 +5,6 @@ REFINE_DEFAULTS = {
     "iterations": 40,
     "method": "lbfgs",  # beat Adam at equal iterations from smoothed starts (RESULTS.md)
     "learning_rate": 20.0,  # m/s, Adam's largest step per cell (method="adam" only)
-    "tv": 0.5,
+    "tv": 0.1,
     "frequencies": (None,),
 }
