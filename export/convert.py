@@ -51,8 +51,10 @@ def load_source(model_or_path):
     elif path.suffix != ".keras":
         raise ValueError(f"model {path} must be a .keras file (Keras v3 format) or a run directory, "
                          f"got a {path.suffix or 'suffix-less'} file")
+    from keras_fwi.artefacts import load_model
+
     # safe_mode refuses Lambda layers with pickled code; keras_fwi models never need them.
-    return keras.saving.load_model(path, compile=False, safe_mode=True), path
+    return load_model(path), path
 
 
 def _checkpoint_in_run_dir(run_dir: Path) -> Path:

@@ -33,17 +33,18 @@ def export_onnx(model_or_path, out: str | os.PathLike, *, opset: int = DEFAULT_O
 
     Args:
         model_or_path: a ``keras.Model``, a ``.keras`` file, or a ``keras_fwi train`` run directory
-            (its ``model.keras``, else ``checkpoints/best.keras``, else its only checkpoint). A run
-            directory also supplies ``dataset`` (from its ``config.yaml``) and real validation
-            samples for the parity check, unless given.
+            (its ``model.keras``, else ``checkpoints/best.keras``, else its only checkpoint). Files and
+            run directories written by keras_fwi supply their dataset preset; a run directory also
+            supplies real validation samples for the parity check, unless given.
         out: path of the ``.onnx`` file to write.
         opset: int, ONNX opset, 13–18. Default 17.
         fp16: bool, store weights and compute in float16 (for GPU serving); inputs and outputs stay
             float32. Checked against Keras within ``verify.FLOAT16_BOUND`` instead of ``FLOAT32_BOUND``.
         raw_io: bool, bake OpenFWI's normalisation into the graph: raw amplitudes in, m/s out. Needs
-            the dataset's constants (``dataset`` or ``normalization``).
-        dataset: str, name of a dataset preset whose constants are recorded (and baked in with
-            ``raw_io``), e.g. ``"flatvel-a"``; ``"none"`` records none, even for a run directory.
+            the dataset's constants (recorded in the model, or ``dataset`` or ``normalization``).
+        dataset: str, dataset preset for a model that records none (``keras_fwi.artefacts``), e.g.
+            ``"flatvel-a"``; its constants are recorded (and baked in with ``raw_io``). For a model that
+            records one it may only repeat it. ``"none"`` records none.
         normalization: explicit constants instead of ``dataset``.
         check_seismic: raw amplitudes (n, shots, time, receivers) from real data to compare on, in
             addition to random inputs; needs the constants to normalise them.
@@ -65,14 +66,11 @@ def export_onnx(model_or_path, out: str | os.PathLike, *, opset: int = DEFAULT_O
     opset = positive_int("opset", opset)
     if not MIN_OPSET <= opset <= 18:
         raise ValueError(f"opset must be between {MIN_OPSET} and 18 (what tf2onnx 1.17 writes), got {opset}")
-    if _is_run_dir(model_or_path) and normalization is None and dataset is None:
-        dataset, run_seismic = _convert.run_dir_data(Path(model_or_path))
-        if dataset is not None and _has_constants(dataset):
-            check_seismic = run_seismic if check_seismic is None else check_seismic
-        else:  # e.g. FCNVMB, trained on raw amplitudes and m/s: nothing to record
-            dataset = None
-    dataset = None if dataset == "none" else dataset
-    normalization = _resolve_normalization(dataset, normalization)
+    preset = _preset(model_or_path, dataset, normalization)
+    if preset is not None and normalization is None and preset.normalize:
+        normalization = Normalization.for_dataset(preset)
+        if _is_run_dir(model_or_path) and check_seismic is None:  # real samples for the parity check
+            check_seismic = _convert.run_dir_data(Path(model_or_path))[1]
     if raw_io and normalization is None:
         raise ValueError("raw_io (--raw-io) needs the dataset's normalisation constants: pass dataset= "
                          "(--dataset), e.g. 'flatvel-a', or normalization=Normalization(...)")
@@ -92,7 +90,7 @@ def export_onnx(model_or_path, out: str | os.PathLike, *, opset: int = DEFAULT_O
         add_raw_io(proto, normalization)
     props = _metadata.build_props(
         architecture=model.name, input_shape=in_shape, output_shape=out_shape, raw_io=raw_io,
-        normalization=normalization, precision="float16" if fp16 else "float32", opset=opset,
+        normalization=normalization, preset=preset, precision="float16" if fp16 else "float32", opset=opset,
         source_name=source.name if source else None,
         source_sha256=_metadata.file_sha256(source) if source else None)
 
@@ -110,25 +108,30 @@ def export_onnx(model_or_path, out: str | os.PathLike, *, opset: int = DEFAULT_O
     return _metadata.parse_props(props, where=str(out))
 
 
-def _has_constants(dataset: str) -> bool:
-    try:
-        Normalization.for_dataset(dataset)
-    except ValueError:
-        return False
-    return True
-
-
 def _is_run_dir(model_or_path) -> bool:
     return isinstance(model_or_path, (str, os.PathLike)) and Path(model_or_path).is_dir()
 
 
-def _resolve_normalization(dataset, normalization) -> Normalization | None:
+def _preset(model_or_path, dataset, normalization):
+    """The dataset preset to record: the artefact's own, else ``dataset``; None for ``"none"``.
+
+    Raises:
+        ValueError: ``dataset`` names another dataset than the artefact records, or both ``dataset``
+            and ``normalization`` are given, or ``normalization`` is not a ``Normalization``.
+    """
     if dataset is not None and normalization is not None:
         raise ValueError("pass dataset= or normalization=, not both")
     if normalization is not None and not isinstance(normalization, Normalization):
         raise ValueError(f"normalization must be a keras_fwi.export.Normalization, got "
                          f"{type(normalization).__name__}")
-    return Normalization.for_dataset(dataset) if dataset is not None else normalization
+    if dataset == "none" or normalization is not None:
+        return None
+    from keras_fwi.artefacts import read_preset, resolve_preset
+
+    path = Path(model_or_path) if isinstance(model_or_path, (str, os.PathLike)) else None
+    readable = path is not None and path.exists() and (path.is_dir() or path.suffix == ".keras")
+    recorded = read_preset(path) if readable else None  # other sources: load_source says what is wrong
+    return resolve_preset(recorded, dataset, f"model {path}")
 
 
 def _parity(proto, model, in_shape, bound, normalization, raw_io, check_seismic) -> tuple[float, float]:

@@ -77,7 +77,7 @@ def predict_files(predictor, inputs, out_dir: str | os.PathLike, *, plot: bool =
         overwrite: replace existing outputs; otherwise refuse before predicting anything.
         progress: show a progress bar over samples (tqdm, on stderr).
         dataset: preset whose survey geometry and ``dt`` SEG-Y inputs are read for; default: the
-            dataset recorded in the model's metadata.
+            model's (``predictor.preset``).
 
     Returns:
         Paths of the written files.
@@ -121,8 +121,7 @@ def _read_segy(path: Path, predictor, dataset: str | None) -> np.ndarray:
     """One raw sample (shots, time, receivers) from a SEG-Y file, for the preset's geometry."""
     from keras_fwi.data.segy import read_segy_shots
 
-    normalization = predictor.info.normalization
-    dataset = dataset or (normalization.dataset if normalization is not None else None)
+    dataset = dataset or predictor.preset
     if dataset is None:
         raise ValueError(f"{path}: reading SEG-Y needs the survey's dataset preset (shots, receivers, dt); pass "
                          "--dataset NAME (dataset=...) or export the model with --dataset")

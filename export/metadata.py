@@ -9,6 +9,8 @@ Every value is a string (ONNX stores string pairs); shapes and constants are JSO
 - ``output_name``, ``output_shape`` (``[null, 1, depth, width]``), ``output_layout``
   (``batch,1,depth,width``), ``output_units`` (``m/s`` or ``normalised``),
 - ``normalization``: JSON of ``Normalization`` (OpenFWI's dataset constants), absent if unknown,
+- ``dataset``, ``preset``: the training data's preset name and all its constants (JSON of
+  ``DatasetPreset``: geometry, ranges, units), absent if unknown,
 - ``source``, ``source_sha256``: the checkpoint's file name and SHA-256 (absent for an in-memory model),
 - ``parity_max_abs_diff``, ``parity_mean_abs_diff``, ``parity_bound``: the check against Keras
   that the file passed (normalised output units).
@@ -41,6 +43,7 @@ class ModelInfo:
         raw_io: True if the graph takes raw amplitudes and returns m/s.
         normalization: dataset constants, or None if the export did not know the dataset.
         props: every metadata entry, as stored.
+        preset: the training data's ``DatasetPreset``, or None if the export did not know it.
     """
 
     input_shape: tuple[int, ...]
@@ -48,11 +51,12 @@ class ModelInfo:
     raw_io: bool
     normalization: Normalization | None
     props: dict[str, str]
+    preset: "DatasetPreset | None" = None
 
 
 def build_props(*, architecture: str, input_shape, output_shape, raw_io: bool,
                 normalization: Normalization | None, precision: str, opset: int,
-                source_name: str | None, source_sha256: str | None) -> dict[str, str]:
+                source_name: str | None, source_sha256: str | None, preset=None) -> dict[str, str]:
     """Metadata entries for a new export (parity figures are added once verified)."""
     import keras_fwi
 
@@ -72,6 +76,9 @@ def build_props(*, architecture: str, input_shape, output_shape, raw_io: bool,
     }
     if normalization is not None:
         props["normalization"] = normalization.to_json()
+    if preset is not None:
+        props["dataset"] = preset.name
+        props["preset"] = json.dumps(dataclasses.asdict(preset), sort_keys=True)
     if source_sha256 is not None:
         props["source"] = source_name or ""
         props["source_sha256"] = source_sha256
@@ -103,8 +110,16 @@ def parse_props(props: dict[str, str], where: str = "model") -> ModelInfo:
     except (json.JSONDecodeError, TypeError) as error:
         raise ValueError(f"{where} has malformed shape metadata: {error}") from None
     normalization = Normalization.from_json(props["normalization"]) if "normalization" in props else None
-    return ModelInfo(input_shape=input_shape, output_shape=output_shape,
-                     raw_io=props["input_units"] == "raw", normalization=normalization, props=dict(props))
+    preset = None
+    if "preset" in props:
+        from keras_fwi.data.presets import preset_from_dict
+
+        try:
+            preset = preset_from_dict(json.loads(props["preset"]))
+        except (json.JSONDecodeError, ValueError) as error:
+            raise ValueError(f"{where} has malformed preset metadata: {error}") from None
+    return ModelInfo(input_shape=input_shape, output_shape=output_shape, raw_io=props["input_units"] == "raw",
+                     normalization=normalization, props=dict(props), preset=preset)
 
 
 def read_metadata(path: str | os.PathLike) -> ModelInfo:

@@ -1,129 +1,84 @@
-"""OpenFWI's normalisation constants, and the same normalisation as ONNX nodes for ``--raw-io`` models.
+"""OpenFWI's normalisation as ONNX nodes, for ``--raw-io`` models: raw amplitudes in, m/s out.
 
-OpenFWI feeds InversionNet ``seismic`` as ``sign(x)·log1p(k·|x|)`` min–max scaled to [-1, 1] with the
-log-transformed ``data_min``/``data_max`` of the dataset, and reads its tanh output back to m/s by
-min–max with ``label_min``/``label_max``. A ``--raw-io`` ONNX model does both inside the graph, so a
-service feeds raw amplitudes and gets m/s.
-
-The NumPy transforms and presets are ``keras_fwi.data``'s (TensorFlow-free); ``onnx`` is imported only
-inside the graph builder. The TensorFlow-free runtime uses this module.
+The constants (``Normalization``) and the transforms, as step lists, are defined once in
+``keras_fwi.data.normalization``; this module holds the ONNX primitives (``ONNX_OPS``) that emit each
+step as nodes in OpenFWI's order of operations, so the graph computes what the NumPy and TensorFlow
+forms compute (a test compares all three). ``onnx`` is imported only inside the graph builder; the
+TensorFlow-free runtime uses this module.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import math
-
 import numpy as np
 
-__all__ = ["Normalization", "add_raw_io"]
+from keras_fwi.data.normalization import Normalization, Step
+
+__all__ = ["ONNX_OPS", "Normalization", "add_raw_io", "onnx_nodes"]
 
 
-@dataclasses.dataclass(frozen=True)
-class Normalization:
-    """Dataset constants of OpenFWI's normalisation.
+class _Emitter:
+    """Appends nodes and float32 constants to a graph under a name prefix; ``emit`` runs one step."""
 
-    Args:
-        data_min: float, smallest raw seismic amplitude of the dataset (before the log transform).
-        data_max: float, largest raw seismic amplitude.
-        label_min: float, smallest velocity in m/s (1500 for every OpenFWI dataset).
-        label_max: float, largest velocity in m/s (4500 for every OpenFWI dataset).
-        k: float, gain inside the log transform ``log1p(k·|x|)``; OpenFWI uses 1.
-        dataset: str or None, name of the dataset the constants belong to (metadata only).
+    def __init__(self, graph, prefix: str):
+        self.graph, self.prefix, self.nodes, self._count = graph, prefix, [], 0
 
-    Raises:
-        ValueError: a constant is not finite, or a minimum is not below its maximum, or ``k <= 0``.
-    """
+    def name(self, hint: str) -> str:
+        self._count += 1
+        return f"{self.prefix}{self._count}_{hint}"
 
-    data_min: float
-    data_max: float
-    label_min: float = 1500.0
-    label_max: float = 4500.0
-    k: float = 1.0
-    dataset: str | None = None
+    def const(self, value: float) -> str:
+        from onnx import numpy_helper
 
-    def __post_init__(self):
-        for field in ("data_min", "data_max", "label_min", "label_max", "k"):
-            value = getattr(self, field)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"{field} must be a finite number, got {value!r}")
-            object.__setattr__(self, field, float(value))
-        for low, high in (("data_min", "data_max"), ("label_min", "label_max")):
-            if getattr(self, low) >= getattr(self, high):
-                raise ValueError(f"{low} must be smaller than {high}, got {getattr(self, low)} and "
-                                 f"{getattr(self, high)}")
-        if self.k <= 0:
-            raise ValueError(f"k must be positive, got {self.k}")
+        name = self.name("const")
+        self.graph.initializer.append(numpy_helper.from_array(np.array(value, dtype=np.float32), name))
+        return name
 
-    @classmethod
-    def for_dataset(cls, name: str) -> "Normalization":
-        """Constants of a dataset preset (``keras_fwi.data.get_preset``), e.g. ``"flatvel-a"``.
+    def node(self, op: str, inputs: list[str], hint: str) -> str:
+        from onnx import helper
 
-        Raises:
-            ValueError: unknown dataset name (the message lists the known ones), or a preset without
-                seismic or velocity ranges (e.g. FCNVMB's, which trains on raw amplitudes and m/s).
-        """
-        from keras_fwi.data.presets import get_preset
+        output = self.name(hint)
+        self.nodes.append(helper.make_node(op, inputs, [output]))
+        return output
 
-        preset = get_preset(name)
-        if None in (preset.data_min, preset.data_max, preset.label_min, preset.label_max):
-            raise ValueError(f"dataset {preset.name!r} has no normalisation ranges (data_min/data_max/label_min/"
-                             f"label_max), so its models take raw amplitudes already; export without --dataset")
-        return cls(data_min=preset.data_min, data_max=preset.data_max, label_min=preset.label_min,
-                   label_max=preset.label_max, k=preset.log_k, dataset=preset.name)
 
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+def _signed_log1p(emit: _Emitter, x: str, k: float) -> str:
+    scaled = emit.node("Abs", [emit.node("Mul", [x, emit.const(k)], "kx")], "abs")
+    # ONNX has no Log1p; Log(1 + y) differs from log1p(y) by at most float32 rounding of 1 + y.
+    logged = emit.node("Log", [emit.node("Add", [scaled, emit.const(1.0)], "one_plus")], "log")
+    return emit.node("Mul", [emit.node("Sign", [x], "sign"), logged], "signed_log")
 
-    @classmethod
-    def from_json(cls, text: str) -> "Normalization":
-        """Inverse of ``to_json``; raises ``ValueError`` for malformed text or unknown keys."""
-        try:
-            fields = json.loads(text)
-            return cls(**fields)
-        except (json.JSONDecodeError, TypeError) as error:
-            raise ValueError(f"malformed normalisation metadata {text!r}: {error}") from None
 
-    def seismic_bounds(self) -> tuple[float, float]:
-        """Log-transformed ``(data_min, data_max)``: the min-max range of the normalisation."""
-        from keras_fwi.data.transforms import log_transform
+def _signed_expm1(emit: _Emitter, y: str, k: float) -> str:
+    grown = emit.node("Sub", [emit.node("Exp", [emit.node("Abs", [y], "abs")], "exp"), emit.const(1.0)], "expm1")
+    return emit.node("Div", [emit.node("Mul", [emit.node("Sign", [y], "sign"), grown], "signed"), emit.const(k)],
+                     "over_k")
 
-        return float(log_transform(self.data_min, self.k)), float(log_transform(self.data_max, self.k))
 
-    def seismic_affine(self) -> tuple[float, float]:
-        """``(scale, shift)`` with normalised = scale·log_transform(x) + shift, in [-1, 1] on the data range."""
-        low, high = self.seismic_bounds()
-        scale = 2.0 / (high - low)
-        return scale, -low * scale - 1.0
+def _to_unit(emit: _Emitter, x: str, low: float, high: float) -> str:
+    shifted = emit.node("Div", [emit.node("Sub", [x, emit.const(low)], "minus_low"), emit.const(high - low)], "ratio")
+    return emit.node("Mul", [emit.node("Sub", [shifted, emit.const(0.5)], "centred"), emit.const(2.0)], "unit")
 
-    def velocity_affine(self) -> tuple[float, float]:
-        """``(scale, shift)`` with m/s = scale·normalised + shift (the inverse of the label min–max)."""
-        half_range = (self.label_max - self.label_min) / 2.0
-        return half_range, self.label_min + half_range
 
-    # The NumPy side is keras_fwi.data.transforms (OpenFWI's order of operations); only the constants
-    # come from here, since an exported model carries them in its metadata rather than a preset name.
-    def normalize_seismic(self, seismic: np.ndarray) -> np.ndarray:
-        """Raw amplitudes → network input, float32, any shape."""
-        from keras_fwi.data.transforms import log_transform, minmax_normalize
+def _from_unit(emit: _Emitter, y: str, low: float, high: float) -> str:
+    half = emit.node("Add", [emit.node("Div", [y, emit.const(2.0)], "half"), emit.const(0.5)], "zero_one")
+    return emit.node("Add", [emit.node("Mul", [half, emit.const(high - low)], "span"), emit.const(low)], "restored")
 
-        seismic = np.asarray(seismic, dtype=np.float32)
-        return minmax_normalize(log_transform(seismic, self.k), *self.seismic_bounds()).astype(np.float32)
 
-    def denormalize_velocity(self, velocity: np.ndarray) -> np.ndarray:
-        """Network output in [-1, 1] → m/s, float32, any shape."""
-        from keras_fwi.data.transforms import minmax_denormalize
+ONNX_OPS = {"signed_log1p": _signed_log1p, "signed_expm1": _signed_expm1, "to_unit": _to_unit,
+            "from_unit": _from_unit}
 
-        velocity = np.asarray(velocity, dtype=np.float32)
-        return minmax_denormalize(velocity, self.label_min, self.label_max).astype(np.float32)
 
-    def normalize_velocity(self, velocity_ms: np.ndarray) -> np.ndarray:
-        """m/s → the network's [-1, 1] range (to compare outputs in normalised units)."""
-        from keras_fwi.data.transforms import minmax_normalize
+def onnx_nodes(graph, steps: tuple[Step, ...], source: str, target: str, prefix: str) -> list:
+    """Nodes computing ``steps`` from tensor ``source`` into tensor ``target`` (constants go into ``graph``)."""
+    from onnx import helper
 
-        velocity_ms = np.asarray(velocity_ms, dtype=np.float64)
-        return minmax_normalize(velocity_ms, self.label_min, self.label_max).astype(np.float32)
+    emit = _Emitter(graph, prefix)
+    value = source
+    for step in steps:
+        value = ONNX_OPS[step.op](emit, value, *step.args)
+    emit.nodes.append(helper.make_node("Identity", [value], [target]))
+    return emit.nodes
+
 
 def add_raw_io(model, normalization: Normalization, input_name: str = "seismic",
                output_name: str = "velocity"):
@@ -139,7 +94,7 @@ def add_raw_io(model, normalization: Normalization, input_name: str = "seismic",
     Returns:
         The same ``ModelProto``.
     """
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto
 
     graph = model.graph
     inner_in, inner_out = f"{input_name}_normalised", f"{output_name}_normalised"
@@ -147,28 +102,8 @@ def add_raw_io(model, normalization: Normalization, input_name: str = "seismic",
         node.input[:] = [inner_in if name == input_name else name for name in node.input]
         node.output[:] = [inner_out if name == output_name else name for name in node.output]
 
-    def const(name: str, value: float):
-        graph.initializer.append(numpy_helper.from_array(np.array(value, dtype=np.float32), name))
-        return name
-
-    seismic_scale, seismic_shift = normalization.seismic_affine()
-    velocity_scale, velocity_shift = normalization.velocity_affine()
-    p = "raw_io_"
-    pre = [
-        helper.make_node("Abs", [input_name], [p + "abs"]),
-        helper.make_node("Mul", [p + "abs", const(p + "k", normalization.k)], [p + "k_abs"]),
-        # ONNX has no Log1p; Log(1 + y) differs from log1p(y) by at most float32 rounding of 1 + y.
-        helper.make_node("Add", [p + "k_abs", const(p + "one", 1.0)], [p + "one_plus"]),
-        helper.make_node("Log", [p + "one_plus"], [p + "log"]),
-        helper.make_node("Sign", [input_name], [p + "sign"]),
-        helper.make_node("Mul", [p + "log", p + "sign"], [p + "logged"]),
-        helper.make_node("Mul", [p + "logged", const(p + "seismic_scale", seismic_scale)], [p + "scaled"]),
-        helper.make_node("Add", [p + "scaled", const(p + "seismic_shift", seismic_shift)], [inner_in]),
-    ]
-    post = [
-        helper.make_node("Mul", [inner_out, const(p + "velocity_scale", velocity_scale)], [p + "velocity"]),
-        helper.make_node("Add", [p + "velocity", const(p + "velocity_shift", velocity_shift)], [output_name]),
-    ]
+    pre = onnx_nodes(graph, normalization.seismic_forward(), input_name, inner_in, "raw_io_in_")
+    post = onnx_nodes(graph, normalization.velocity_inverse(), inner_out, output_name, "raw_io_out_")
     nodes = pre + list(graph.node) + post
     del graph.node[:]
     graph.node.extend(nodes)

@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 
 from keras_fwi._validation import positive_int
+from keras_fwi.data.normalization import Normalization
 from keras_fwi.export.metadata import ModelInfo, parse_props
 
 __all__ = ["Predictor"]
@@ -37,20 +38,27 @@ class Predictor:
         batch_size: int, samples per onnxruntime call; larger inputs are split. Default 16.
         threads: int or None, CPU threads for one call (onnxruntime's intra-op threads); None lets
             onnxruntime use one per physical core.
+        dataset: preset name for a file that records none (then its constants normalise the input);
+            for a file that records one it may only repeat it.
 
     Attributes:
         providers: the execution providers the session really uses, best first.
         device: ``"cuda"`` or ``"cpu"`` (where the network runs).
         info: ``ModelInfo`` from the file's metadata.
+        preset: the training data's ``DatasetPreset`` (from the metadata, else ``dataset``), or None.
+        normalization: the constants ``predict`` normalises with around a normalised-io model, or None.
+        input_units: ``"raw"`` if ``predict`` takes raw amplitudes, else ``"normalised"``.
         units: ``"m/s"`` if ``predict`` returns velocities in m/s (raw-io model, or constants in the
-            metadata), else ``"normalised"``.
+            metadata or from ``dataset``), else ``"normalised"``.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ValueError: the file is not a keras_fwi ONNX model, or an unknown provider is requested.
+        ValueError: the file is not a keras_fwi ONNX model, an unknown provider is requested, or
+            ``dataset`` conflicts with the dataset the file records (both are named).
     """
 
-    def __init__(self, path, providers=None, *, batch_size: int = 16, threads: int | None = None):
+    def __init__(self, path, providers=None, *, batch_size: int = 16, threads: int | None = None,
+                 dataset=None):
         import onnxruntime
 
         if not os.path.isfile(path):
@@ -68,7 +76,10 @@ class Predictor:
                           f"TensorRT libraries?); running on {self.providers[0]}", RuntimeWarning, stacklevel=2)
         self.info: ModelInfo = parse_props(self._session.get_modelmeta().custom_metadata_map, where=str(path))
         self._input_dtype = np.float16 if self._session.get_inputs()[0].type == "tensor(float16)" else np.float32
-        self.units = "m/s" if self.info.raw_io or self.info.normalization is not None else "normalised"
+        self.preset, self.normalization = _preset_and_normalization(self.info, dataset, f"ONNX model {path}")
+        raw_model = self.info.raw_io or (self.preset is not None and not self.preset.normalize)
+        self.input_units = "raw" if raw_model or self.normalization is not None else "normalised"
+        self.units = "m/s" if raw_model or self.normalization is not None else "normalised"
 
     def __repr__(self) -> str:
         return (f"Predictor({self.info.props.get('architecture', '?')}, input {self.info.input_shape}, "
@@ -114,16 +125,16 @@ class Predictor:
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         info = self.info
-        if not info.raw_io and info.normalization is not None:
-            batch = info.normalization.normalize_seismic(batch)
+        if not info.raw_io and self.normalization is not None:
+            batch = self.normalization.normalize_seismic(batch)
         batch = np.ascontiguousarray(batch, dtype=self._input_dtype)
         if self.device == "cuda":
             velocity = self._run_bound(batch, "cuda")
         else:
             (velocity,) = self._session.run(["velocity"], {"seismic": batch})
         velocity = np.asarray(velocity, dtype=np.float32)
-        if not info.raw_io and info.normalization is not None:
-            velocity = info.normalization.denormalize_velocity(velocity)
+        if not info.raw_io and self.normalization is not None:
+            velocity = self.normalization.denormalize_velocity(velocity)
         return velocity
 
     def _run_bound(self, batch: np.ndarray, device: str) -> np.ndarray:
@@ -136,6 +147,25 @@ class Predictor:
         binding.bind_output("velocity", device)
         self._session.run_with_iobinding(binding)
         return binding.copy_outputs_to_cpu()[0]
+
+
+def _preset_and_normalization(info: ModelInfo, dataset, where: str):
+    """The model's preset (its metadata's, else ``dataset``) and the normalisation ``predict`` applies.
+
+    A model that takes normalised input and records no constants gets them from ``dataset``; one that
+    records a dataset refuses another.
+    """
+    from keras_fwi.artefacts import resolve_preset
+    from keras_fwi.data.presets import get_preset
+
+    recorded = info.preset
+    if recorded is None and info.normalization is not None and info.normalization.dataset is not None:
+        recorded = get_preset(info.normalization.dataset)  # files exported before presets were recorded
+    preset = resolve_preset(recorded, dataset, where)
+    normalization = info.normalization
+    if normalization is None and not info.raw_io and preset is not None and preset.normalize:
+        normalization = Normalization.for_dataset(preset)
+    return preset, normalization
 
 
 def _warn_if_both_runtimes_installed() -> None:

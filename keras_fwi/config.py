@@ -174,9 +174,9 @@ def _read_yaml(source: str | Path) -> dict:
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():
             raise FileNotFoundError(f"config file {path} does not exist; presets are: {', '.join(experiment_names())}")
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     elif str(source) in experiment_names():
-        text = (resources.files("keras_fwi") / "configs" / "experiments" / f"{source}.yaml").read_text()
+        text = (resources.files("keras_fwi") / "configs" / "experiments" / f"{source}.yaml").read_text(encoding="utf-8")
     else:
         raise ValueError(f"unknown experiment {str(source)!r}: give a YAML file or one of {', '.join(experiment_names())}")
     try:

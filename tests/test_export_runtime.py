@@ -169,9 +169,9 @@ def _write_foreign_model(path):
 
 def test_normalization_constants_are_validated():
     with pytest.raises(ValueError, match="data_min must be smaller than data_max, got 5.0 and 1.0"):
-        Normalization(data_min=5.0, data_max=1.0)
+        Normalization(data_min=5.0, data_max=1.0, label_min=1500.0, label_max=4500.0)
     with pytest.raises(ValueError, match="label_min must be a finite number, got nan"):
-        Normalization(data_min=-1.0, data_max=1.0, label_min=float("nan"))
+        Normalization(data_min=-1.0, data_max=1.0, label_min=float("nan"), label_max=4500.0)
     with pytest.raises(ValueError, match="has no normalisation ranges"):
         Normalization.for_dataset("fcnvmb-seg-salt")
     assert Normalization.for_dataset("flatvel_a") == Normalization(**FLATVEL_A)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from keras_fwi.cli import main
+from keras_fwi.data.sources import resolve_sources
 from keras_fwi.physics import Survey
 from keras_fwi.physics.families import velocity_models
 from keras_fwi.physics.generate import generate_dataset, synthesize
@@ -48,9 +49,13 @@ def test_openfwi_layout_and_contents(reference):
     train, test = (out / "train.txt").read_text(), (out / "test.txt").read_text()
     assert train.endswith("\n") and test.endswith("\n")
     pairs = [line.split("\t") for line in train.splitlines()]
-    assert [p[0].rsplit("/", 1)[1] for p in pairs] == ["data1.npy", "data2.npy"]
-    assert all(np.load(path, mmap_mode="r").shape[0] == 2 for pair in pairs for path in pair)
-    assert test.split("\t")[1].strip().endswith("model3.npy")
+    # Relative to the split file, so the folder can be moved or shared.
+    assert pairs == [["data1.npy", "model1.npy"], ["data2.npy", "model2.npy"]]
+    assert all(np.load(out / path, mmap_mode="r").shape[0] == 2 for pair in pairs for path in pair)
+    assert test == "data3.npy\tmodel3.npy\n"
+    moved = out.rename(out.parent / "moved")
+    assert [pair.seismic for pair in resolve_sources(moved / "train.txt")] == [moved / "data1.npy", moved / "data2.npy"]
+    moved.rename(out)
     description = json.loads((out / "dataset.json").read_text())
     assert description["family"] == "flatvel-a" and description["seed"] == 5
     assert description["survey"] == TINY.to_dict() and Survey.from_dict(description["survey"]) == TINY

@@ -36,5 +36,5 @@ def test_deepwave_data_of_independent_maps_match_the_default_simulation():
     maps = np.stack([holdout.independent_map(rng, curved) for curved in (False, True)])
     theirs = holdout.deepwave_seismic(maps)
     ours = simulate(maps, Survey.openfwi()).numpy()
-    relative = np.linalg.norm(ours - theirs, axis=(1, 2, 3)) / np.linalg.norm(theirs, axis=(1, 2, 3))
+    relative = np.sqrt(np.sum((ours - theirs) ** 2, axis=(1, 2, 3)) / np.sum(theirs ** 2, axis=(1, 2, 3)))
     assert np.all(relative < 0.007)

@@ -1,6 +1,8 @@
 """The README's user-code example runs as written, on OpenFWI-format files made here."""
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,3 +31,9 @@ def test_readme_model_fit_example(tmp_path, monkeypatch):
     history = namespace["model"].history.history
     assert {"loss", "mae", "ssim", "velocity_mae", "val_loss"} <= set(history)
     assert np.isfinite(history["loss"][0]) and (tmp_path / "inversionnet.keras").is_file()
+    # A Keras user with only the file: `import keras_fwi` is all load_model needs (default arguments).
+    code = ("import keras, keras_fwi\n"
+            f"model = keras.saving.load_model({str(tmp_path / 'inversionnet.keras')!r})\n"
+            "print(type(model.loss).__name__)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "L1L2Loss", done.stderr[-2000:]

@@ -1,6 +1,7 @@
 """Imported reference weights give the reference's outputs, in inference and in training mode."""
 
 import argparse
+import re
 import subprocess
 import sys
 
@@ -9,7 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from keras_fwi.models import torch_reference  # noqa: E402
+from keras_fwi.models import build, torch_reference  # noqa: E402
 from keras_fwi.models.torch_import import import_torch_checkpoint, read_torch_state_dict  # noqa: E402
 
 TOLERANCE = 2e-3
@@ -95,8 +96,14 @@ def test_bad_keys_are_listed_together(tmp_path):
 def test_wrong_arch_is_refused(tmp_path):
     path = tmp_path / "inversionnet.pth"
     torch.save({"model": torch_reference.InversionNet(widths=(8, 8, 16, 16, 32)).state_dict()}, path)
-    with pytest.raises(ValueError, match="checkpoint does not match fcnvmb .*missing keys"):
+    with pytest.raises(ValueError, match="checkpoint does not match fcnvmb .*missing keys") as info:
         import_torch_checkpoint(path, "fcnvmb")
+    # Every FCNVMB key is missing and every InversionNet key unexpected: counts and the first keys only.
+    message = str(info.value)
+    expected_missing = sum(len(layer.weights) for layer in build("fcnvmb", filters=(2, 4, 8, 16, 32)).layers)
+    assert f"missing keys ({expected_missing}): down1.conv.conv1.0.weight, " in message
+    assert re.search(r"unexpected keys \(\d+\): convblock1\.layers\.0\.bias, .*, \.\.\. and \d+ more", message)
+    assert len(message) < 600 and message.endswith("(shots, time_samples, receivers, filters)")
 
 
 def test_unreadable_and_missing_files(tmp_path):
@@ -120,10 +127,14 @@ def test_cli_import_torch(tmp_path):
     torch.save({"model": reference.state_dict()}, checkpoint)
     out = tmp_path / "model.keras"
     command = [sys.executable, "-m", "keras_fwi", "import-torch", str(checkpoint), "--arch", "inversionnet",
-               "--out", str(out)]
+               "--out", str(out), "--dataset", "flatvel_a"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
+    assert done.stderr == "" and done.stdout.endswith(", dataset flatvel-a\n")
     assert_same_outputs(reference, keras.saving.load_model(out, safe_mode=True), CASES["inversionnet"][1])
+    from keras_fwi.artefacts import read_preset
+
+    assert read_preset(out).name == "flatvel-a"
 
     before = out.read_bytes()
     again = subprocess.run(command, capture_output=True, text=True, timeout=300)

@@ -3,16 +3,21 @@
 Each subcommand module defines ``add_parser(subparsers)``, which registers its parser and sets
 ``func`` to a ``run(args) -> int`` that calls the Python API. TensorFlow is imported only inside
 ``run`` so that ``keras_fwi --version`` and ``--help`` answer at once.
+
+Commands that use TensorFlow start it through ``keras_fwi._system.start_tensorflow``: its C++ start-up
+lines are dropped unless ``--verbose``, and one line says the device and precision instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 
 import keras_fwi
+
+# Commands that import TensorFlow; `train` states its precision itself (it comes from the experiment).
+TENSORFLOW_COMMANDS = ("models", "import-torch", "train", "evaluate", "generate", "export", "refine")
 
 # Module names under keras_fwi.cli, in the order `keras_fwi --help` lists them.
 SUBCOMMANDS = (
@@ -37,19 +42,26 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in SUBCOMMANDS:
         importlib.import_module(f"keras_fwi.cli.{module_name}").add_parser(subparsers)
+    for subparser in subparsers.choices.values():
+        subparser.add_argument("--verbose", action="store_true",
+                               help="show TensorFlow's and onnxruntime's own start-up and device messages")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the process exit code. Expected errors print one line, not a traceback."""
-    # TensorFlow's C++ start-up chatter (CPU features, oneDNN notices) is noise on a command line.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
     try:
+        if args.command in TENSORFLOW_COMMANDS:
+            from keras_fwi._system import start_tensorflow
+
+            args.device = start_tensorflow(args.verbose)
+            if args.command != "train":
+                print(f"device: {args.device}, precision float32")
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError, FileExistsError, ImportError) as error:
         print(f"keras_fwi {args.command}: error: {error}", file=sys.stderr)

@@ -18,7 +18,8 @@ def add_parser(subparsers) -> None:
     source.add_argument("--run-dir", help="run directory written by keras_fwi train")
     source.add_argument("--checkpoint", help=".keras model file")
     parser.add_argument("--data", help="OpenFWI split file, folder or data file (with --checkpoint)")
-    parser.add_argument("--dataset", help="dataset preset name, e.g. flatvel-a (with --checkpoint)")
+    parser.add_argument("--dataset", help="dataset preset name, e.g. flatvel-a, only for a checkpoint that records "
+                                          "none (saved by plain model.save); another than the model's is an error")
     parser.add_argument("--out", help="folder for metrics.json and figures (default: RUN_DIR/evaluation "
                                       "or ./evaluation)")
     parser.add_argument("--batch-size", type=int, default=32, help="samples per batch (default 32)")
@@ -28,12 +29,23 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def _sources(args) -> tuple[Path, str, str]:
-    """(checkpoint, data source, dataset preset) from a run directory or the explicit options."""
+def _sources(args):
+    """(checkpoint, data source, DatasetPreset) from a run directory or the explicit options.
+
+    The preset is the one the model or run records (``keras_fwi.artefacts``); ``--dataset`` is needed
+    only for a model that records none, and must not name another dataset.
+    """
+    from keras_fwi.artefacts import read_preset, resolve_preset
+
     if args.checkpoint:
-        if not (args.data and args.dataset):
-            raise ValueError("--checkpoint needs --data (labelled OpenFWI files) and --dataset (preset name)")
-        return Path(args.checkpoint), args.data, args.dataset
+        checkpoint = Path(args.checkpoint)
+        if not args.data:
+            raise ValueError("--checkpoint needs --data (labelled OpenFWI files)")
+        preset = resolve_preset(read_preset(checkpoint), args.dataset, f"model {checkpoint}")
+        if preset is None:
+            raise ValueError(f"model {checkpoint} records no dataset preset (saved by plain model.save?): pass "
+                             "--dataset NAME, or record it with keras_fwi.artefacts.attach_preset")
+        return checkpoint, args.data, preset
     import yaml
 
     from keras_fwi.config import ExperimentConfig
@@ -42,14 +54,14 @@ def _sources(args) -> tuple[Path, str, str]:
     run_dir = Path(args.run_dir)
     if not (run_dir / "config.yaml").is_file():
         raise FileNotFoundError(f"{run_dir} is not a keras_fwi run directory (no config.yaml)")
-    config = ExperimentConfig.from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()))
+    config = ExperimentConfig.from_dict(yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")))
     used = run_dir / "data.json"
     data = args.data or (json.loads(used.read_text())["val"] if used.is_file() else config.data.val)
     if data is None and config.data.generate is not None:
         data = str(generated_splits(config.data.generate)[1])
     if data is None:
         raise ValueError(f"the run in {run_dir} has no validation data; pass --data")
-    return run_dir / "model.keras", data, args.dataset or config.data.dataset
+    return run_dir / "model.keras", data, resolve_preset(read_preset(run_dir), args.dataset, f"run directory {run_dir}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,24 +70,21 @@ def run(args: argparse.Namespace) -> int:
     checkpoint, data, dataset = _sources(args)
     out = Path(args.out) if args.out else (Path(args.run_dir) / "evaluation" if args.run_dir else Path("evaluation"))
     refuse_to_clobber(out / "metrics.json", args.overwrite)
-    if not checkpoint.is_file():
-        raise FileNotFoundError(f"model file {checkpoint} does not exist")
 
-    import keras
-
+    from keras_fwi.artefacts import load_model
     from keras_fwi.data import get_preset, openfwi_dataset
     from keras_fwi.io_utils import atomic_output
     from keras_fwi.training.evaluation import evaluate_model
     from keras_fwi.training.figures import plot_seismic, plot_velocity_comparison
 
-    model = keras.saving.load_model(checkpoint, safe_mode=True, compile=False)
+    model = load_model(checkpoint)
     data_format = "channels_first" if model.input_shape[1] == get_preset(dataset).shots else "channels_last"
     batches = openfwi_dataset(data, dataset=dataset, batch_size=args.batch_size, shuffle=False,
                               data_format=data_format)
     metrics, truth, prediction = evaluate_model(model, batches, dataset, args.flip_tta, data_format)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_output(out / "metrics.json", overwrite=args.overwrite) as tmp:
-        tmp.write_text(json.dumps({"checkpoint": str(checkpoint), "data": str(data), "dataset": dataset,
+        tmp.write_text(json.dumps({"checkpoint": str(checkpoint), "data": str(data), "dataset": dataset.name,
                                    "flip_tta": args.flip_tta, **metrics}, indent=2))
     preset = get_preset(dataset)
     shown = min(4, len(truth))

@@ -19,12 +19,13 @@ def add_parser(subparsers) -> None:
                         help="float16 weights and compute for GPU serving; inputs/outputs stay float32")
     parser.add_argument("--raw-io", action="store_true",
                         help="bake OpenFWI's normalisation into the graph: raw amplitudes in, m/s out "
-                             "(needs --dataset)")
+                             "(needs the model's dataset: recorded by keras_fwi, else --dataset)")
     parser.add_argument("--dataset", default=None,
-                        help="dataset preset whose normalisation constants go into the metadata, e.g. flatvel-a "
-                             "(default: a run directory's own dataset; 'none' records none)")
+                        help="dataset preset for a model that records none (saved by plain model.save), e.g. "
+                             "flatvel-a; a model written by keras_fwi carries its own, and another is an error; "
+                             "'none' records none")
     parser.add_argument("--check-data", default=None, metavar="FILE.npy",
-                        help="also compare on the first samples of this raw OpenFWI data file (needs --dataset)")
+                        help="also compare on the first samples of this raw OpenFWI data file (needs the dataset)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     parser.set_defaults(func=run)
 

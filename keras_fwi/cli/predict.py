@@ -23,7 +23,9 @@ def add_parser(subparsers) -> None:
                         help="execution provider (default auto: CUDA when onnxruntime can start it, else CPU)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads per call (default: one per core)")
     parser.add_argument("--dataset", default=None,
-                        help="dataset preset giving SEG-Y inputs' geometry and dt (default: the model's metadata)")
+                        help="dataset preset, only for a model whose metadata records none: its constants normalise "
+                             "the input and its geometry reads SEG-Y files (a different dataset than the model's is "
+                             "an error)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -35,13 +37,38 @@ def run(args: argparse.Namespace) -> int:
     from keras_fwi.export.files import predict_files
     from keras_fwi.export.runtime import Predictor
 
-    # A CUDA provider that cannot load logs a multi-line error; Predictor's one-line warning says it.
-    onnxruntime.set_default_logger_severity(3)
+    import warnings
+
+    # A CUDA provider that cannot load logs a multi-line (red) error at session creation; the device
+    # line below says where the model runs instead. --verbose keeps onnxruntime's warnings and errors.
+    onnxruntime.set_default_logger_severity(1 if args.verbose else 4)
 
     providers = None if args.provider == "auto" else [args.provider]
-    predictor = Predictor(args.model, providers, batch_size=args.batch_size, threads=args.threads)
+    with warnings.catch_warnings():
+        if args.provider == "auto" and not args.verbose:  # auto means "CUDA if it starts": no warning if not
+            warnings.filterwarnings("ignore", message=".*could not start it", category=RuntimeWarning)
+        predictor = Predictor(args.model, providers, batch_size=args.batch_size, threads=args.threads,
+                              dataset=args.dataset)
+    print(f"device: {predictor.device.upper()} (onnxruntime {predictor.providers[0]}), "
+          f"precision {predictor.info.props.get('precision', 'float32')}")
+    print(_units_line(predictor))
     written = predict_files(predictor, args.inputs, args.out, plot=args.plot, overwrite=args.overwrite,
-                            progress=not args.quiet, dataset=args.dataset)
+                            progress=not args.quiet)
     maps = sum(1 for path in written if path.suffix == ".npy")
     print(f"wrote {maps} velocity file(s) ({predictor.units}) to {args.out} using {predictor.providers[0]}")
+
+
+def _units_line(predictor) -> str:
+    """What the input files must hold and what comes out, as the model's metadata decides it."""
+    dataset = f"dataset {predictor.preset.name}" if predictor.preset is not None else "no dataset recorded"
+    if predictor.info.raw_io:
+        how = "normalised inside the model"
+    elif predictor.normalization is not None:
+        how = f"normalised with {predictor.normalization.dataset or 'the recorded'} constants before the model"
+    elif predictor.input_units == "raw":
+        how = "the model was trained on raw amplitudes"
+    else:
+        how = "the model records no normalisation constants: give normalised input, or --dataset NAME"
+    return (f"input: {'raw amplitudes' if predictor.input_units == 'raw' else 'normalised values'} ({how}); "
+            f"output: {predictor.units}; {dataset}")
     return 0

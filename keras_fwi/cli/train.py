@@ -54,6 +54,9 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("--resume continues a run with its own saved config; drop the other options")
     config = load_config(args.config, overrides)
     run_dir = Path(args.run_dir) if args.run_dir else _default_run_dir(config.name)
+    saved = run_dir / "config.yaml"
+    precision = (load_config(saved) if args.resume and saved.is_file() else config).training.precision
+    print(f"device: {getattr(args, 'device', 'TensorFlow default')}, precision {precision}")
 
     from keras_fwi.training.trainer import TrainingDiverged, train
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 
 from keras_fwi.data import transforms
+from keras_fwi.data.normalization import Normalization
 from keras_fwi.data.presets import DatasetPreset, get_preset, preset_names
 from keras_fwi.data.transforms import (
     denormalize_seismic,
@@ -34,6 +35,7 @@ _LAZY = {
 
 __all__ = [
     "DatasetPreset",
+    "Normalization",
     "denormalize_seismic",
     "denormalize_velocity",
     "get_preset",

@@ -16,7 +16,7 @@ from importlib import resources
 
 import yaml
 
-__all__ = ["DatasetPreset", "get_preset", "preset_names"]
+__all__ = ["DatasetPreset", "get_preset", "preset_from_dict", "preset_names"]
 
 _PRESET_FILES = ("openfwi.yaml", "fcnvmb.yaml")
 
@@ -89,6 +89,25 @@ class DatasetPreset:
         """Shape of one velocity sample, (1, depth, width)."""
         return (1, *self.velocity_shape)
 
+    def survey_fields(self) -> dict:
+        """The survey that made this dataset, as ``keras_fwi.physics.Survey`` arguments (cells, s, Hz):
+        one definition of the geometry. The absorbing layer is the one the dataset was made with,
+        OpenFWI's damping layer of ``boundary_cells``.
+
+        Receivers sit on every surface cell (OpenFWI's layout); depths are rounded to cells of ``dx``.
+
+        Raises:
+            ValueError: the preset lacks a constant the survey needs (FCNVMB's record no dt or frequency).
+        """
+        needed = ("dx", "dt", "frequency", "source_depth", "receiver_depth", "boundary_cells", "source_cells")
+        missing = [name for name in needed if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"dataset {self.name!r} does not record {', '.join(missing)}, which a survey needs")
+        return dict(nz=self.velocity_shape[0], nx=self.velocity_shape[1], dx=self.dx, nt=self.time_samples,
+                    dt=self.dt, frequency=self.frequency, source_z=round(self.source_depth / self.dx),
+                    source_x=tuple(self.source_cells), receiver_z=round(self.receiver_depth / self.dx),
+                    receiver_x=tuple(range(self.receivers)), absorbing="damping", boundary=self.boundary_cells)
+
     def replace(self, **changes) -> "DatasetPreset":
         """Return a copy with ``changes`` applied (unknown field names raise ``TypeError``)."""
         return dataclasses.replace(self, **changes)
@@ -107,6 +126,18 @@ def _from_mapping(name: str, entry: dict) -> DatasetPreset:
         if values.get(key) is not None:
             values[key] = tuple(values[key])
     return DatasetPreset(name=name, **values)
+
+
+def preset_from_dict(values: dict) -> DatasetPreset:
+    """Inverse of ``dataclasses.asdict(preset)``: a preset recorded in an artefact (JSON).
+
+    Raises:
+        ValueError: no ``name``, or unknown keys (named).
+    """
+    if not isinstance(values, dict) or not isinstance(values.get("name"), str):
+        raise ValueError(f"a recorded preset must be a mapping with a 'name', got {values!r:.200}")
+    entry = {key: value for key, value in values.items() if key != "name"}
+    return _from_mapping(values["name"], entry)
 
 
 @functools.cache

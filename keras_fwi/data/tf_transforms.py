@@ -1,17 +1,19 @@
 """The transforms of ``keras_fwi.data.transforms`` for TensorFlow tensors, with identical results.
 
-Same formulas and operation order as the NumPy versions (see that module), computed in the tensor's
-floating dtype (float32 for integer input), so they can run inside ``tf.data`` maps and graphs.
+The TensorFlow primitives (``TF_OPS``) of the step lists defined once in
+``keras_fwi.data.normalization``; same formulas and operation order as the NumPy ones, computed in
+the tensor's floating dtype (float32 for integer input), so they can run inside ``tf.data`` maps and graphs.
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
 
+from keras_fwi.data.normalization import Normalization, apply_steps
 from keras_fwi.data.presets import DatasetPreset
-from keras_fwi.data.transforms import seismic_bounds, velocity_bounds
 
 __all__ = [
+    "TF_OPS",
     "denormalize_seismic",
     "denormalize_velocity",
     "exp_transform",
@@ -58,25 +60,33 @@ def minmax_denormalize(values, low: float, high: float) -> tf.Tensor:
         + tf.constant(low, values.dtype)
 
 
+# The preset lookup inside these functions is plain Python (a cached YAML read): inside a tf.data map
+# or tf.function, autograph must leave it alone (it cannot convert functools.cache wrappers).
+_plain_python = tf.autograph.experimental.do_not_convert
+
+TF_OPS = {"signed_log1p": log_transform, "signed_expm1": exp_transform, "to_unit": minmax_normalize,
+          "from_unit": minmax_denormalize}
+
+
+@_plain_python
 def normalize_seismic(seismic, dataset: str | DatasetPreset) -> tf.Tensor:
     """Log transform then min-max to [-1, 1] with the dataset's log-transformed amplitude range."""
-    low, high, k = seismic_bounds(dataset)
-    return minmax_normalize(log_transform(seismic, k), low, high)
+    return apply_steps(Normalization.from_preset(dataset).seismic_forward(), _float_tensor(seismic), TF_OPS)
 
 
+@_plain_python
 def denormalize_seismic(normalized, dataset: str | DatasetPreset) -> tf.Tensor:
     """Exact inverse of ``normalize_seismic``."""
-    low, high, k = seismic_bounds(dataset)
-    return exp_transform(minmax_denormalize(normalized, low, high), k)
+    return apply_steps(Normalization.from_preset(dataset).seismic_inverse(), _float_tensor(normalized), TF_OPS)
 
 
+@_plain_python
 def normalize_velocity(velocity, dataset: str | DatasetPreset) -> tf.Tensor:
     """Scale velocities in m/s from [label_min, label_max] to [-1, 1]."""
-    low, high = velocity_bounds(dataset)
-    return minmax_normalize(velocity, low, high)
+    return apply_steps(Normalization.from_preset(dataset).velocity_forward(), _float_tensor(velocity), TF_OPS)
 
 
+@_plain_python
 def denormalize_velocity(normalized, dataset: str | DatasetPreset) -> tf.Tensor:
     """Map normalised velocities back to m/s."""
-    low, high = velocity_bounds(dataset)
-    return minmax_denormalize(normalized, low, high)
+    return apply_steps(Normalization.from_preset(dataset).velocity_inverse(), _float_tensor(normalized), TF_OPS)

@@ -1,10 +1,10 @@
 """OpenFWI's normalisation in NumPy, each transform with its exact inverse; no TensorFlow import.
 
-Seismic amplitudes go through ``sign(x) * log1p(k |x|)`` and are then scaled to [-1, 1] using the
-log-transformed ``data_min``/``data_max`` of the dataset; velocities (m/s) are scaled to [-1, 1]
-with ``label_min``/``label_max``. The operation order follows OpenFWI (``((x - lo) / (hi - lo) - 0.5)
-* 2``) so results agree with it to float32 rounding. ``keras_fwi.data.tf_transforms`` holds the same
-functions for tensors; the TF-free ONNX runtime uses these.
+The transforms are defined once, as step lists, in ``keras_fwi.data.normalization`` (with the
+constants from the dataset preset); this module holds the NumPy primitives (``NUMPY_OPS``) and the
+public functions that apply those steps. Operation order follows OpenFWI (``((x - lo) / (hi - lo) -
+0.5) * 2``) so results agree with it to float32 rounding. ``keras_fwi.data.tf_transforms`` holds the
+same functions for tensors; the TF-free ONNX runtime uses these.
 
 >>> x = normalize_seismic(raw, "flatvel-a")          # (..., shots, time, receivers), in [-1, 1]
 >>> raw_again = denormalize_seismic(x, "flatvel-a")
@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from keras_fwi.data.presets import DatasetPreset, get_preset
+from keras_fwi.data.normalization import Normalization, apply_steps
+from keras_fwi.data.presets import DatasetPreset
 
 __all__ = [
+    "NUMPY_OPS",
     "denormalize_seismic",
     "denormalize_velocity",
     "exp_transform",
@@ -62,19 +64,18 @@ def minmax_denormalize(values, low: float, high: float):
     return (values / 2 + 0.5) * (high - low) + low
 
 
+NUMPY_OPS = {"signed_log1p": log_transform, "signed_expm1": exp_transform, "to_unit": minmax_normalize,
+             "from_unit": minmax_denormalize}
+
+
 def seismic_bounds(dataset: str | DatasetPreset) -> tuple[float, float, float]:
     """(log-transformed data_min, log-transformed data_max, k) of ``dataset``, as Python floats.
 
     Raises:
         ValueError: unknown preset name, or the preset has no seismic range (``data_min``/``data_max``).
     """
-    preset = get_preset(dataset)
-    if preset.data_min is None or preset.data_max is None:
-        raise ValueError(f"dataset {preset.name!r} has no seismic range to normalise with; set it with "
-                         f"preset.replace(data_min=..., data_max=...)")
-    k = float(preset.log_k)
-    low, high = (float(np.sign(v) * np.log1p(abs(k * v))) for v in (preset.data_min, preset.data_max))
-    return low, high, k
+    normalization = Normalization.from_preset(dataset)
+    return (*normalization.seismic_bounds(), normalization.k)
 
 
 def velocity_bounds(dataset: str | DatasetPreset) -> tuple[float, float]:
@@ -83,11 +84,7 @@ def velocity_bounds(dataset: str | DatasetPreset) -> tuple[float, float]:
     Raises:
         ValueError: unknown preset name, or the preset has no velocity range.
     """
-    preset = get_preset(dataset)
-    if preset.label_min is None or preset.label_max is None:
-        raise ValueError(f"dataset {preset.name!r} has no velocity range to normalise with; set it with "
-                         f"preset.replace(label_min=..., label_max=...) in m/s")
-    return float(preset.label_min), float(preset.label_max)
+    return Normalization.from_preset(dataset).velocity_bounds()
 
 
 def normalize_seismic(seismic, dataset: str | DatasetPreset):
@@ -100,23 +97,19 @@ def normalize_seismic(seismic, dataset: str | DatasetPreset):
     Returns:
         Array of the same shape and floating dtype (float32 for integer input).
     """
-    low, high, k = seismic_bounds(dataset)
-    return minmax_normalize(log_transform(seismic, k), low, high)
+    return apply_steps(Normalization.from_preset(dataset).seismic_forward(), seismic, NUMPY_OPS)
 
 
 def denormalize_seismic(normalized, dataset: str | DatasetPreset):
     """Exact inverse of ``normalize_seismic``: back to raw amplitudes."""
-    low, high, k = seismic_bounds(dataset)
-    return exp_transform(minmax_denormalize(normalized, low, high), k)
+    return apply_steps(Normalization.from_preset(dataset).seismic_inverse(), normalized, NUMPY_OPS)
 
 
 def normalize_velocity(velocity, dataset: str | DatasetPreset):
     """Scale velocities in m/s from [label_min, label_max] to [-1, 1]."""
-    low, high = velocity_bounds(dataset)
-    return minmax_normalize(velocity, low, high)
+    return apply_steps(Normalization.from_preset(dataset).velocity_forward(), velocity, NUMPY_OPS)
 
 
 def denormalize_velocity(normalized, dataset: str | DatasetPreset):
     """Map normalised velocities (e.g. model predictions) back to m/s."""
-    low, high = velocity_bounds(dataset)
-    return minmax_denormalize(normalized, low, high)
+    return apply_steps(Normalization.from_preset(dataset).velocity_inverse(), normalized, NUMPY_OPS)

@@ -134,13 +134,23 @@ def assign_torch_weights(model: keras.Model, state_dict: dict[str, np.ndarray], 
         assignments.append((layer, arrays))
     unexpected = sorted(key for key in state_dict if key not in used and not key.endswith(_SKIPPED_KEYS))
     if missing or unexpected or mismatched:
-        parts = [f"{label} ({len(items)}): {', '.join(items)}"
-                 for label, items in (("missing keys", missing), ("unexpected keys", unexpected),
-                                      ("mis-shaped keys", mismatched)) if items]
+        parts = [_summarise(label, items) for label, items in (
+            ("missing keys", missing), ("unexpected keys", unexpected), ("mis-shaped keys", mismatched)) if items]
+        sizes = "widths" if arch == "inversionnet" else "filters"
         raise ValueError(f"checkpoint does not match {arch} {model.name!r}: " + "; ".join(parts)
-                         + ". Check --arch and the builder's sizes (shots, time_samples, receivers, widths)")
+                         + f". Check --arch and the builder's sizes (shots, time_samples, receivers, {sizes})")
     for layer, arrays in assignments:
         layer.set_weights(arrays)
+
+
+_SHOWN_KEYS = 3  # a full mismatch lists hundreds of keys: 15 KB on one line helps nobody
+
+
+def _summarise(label: str, items: list[str]) -> str:
+    """``"label (count): first, second, third, ... and N more"``."""
+    shown = ", ".join(items[:_SHOWN_KEYS])
+    more = f", ... and {len(items) - _SHOWN_KEYS} more" if len(items) > _SHOWN_KEYS else ""
+    return f"{label} ({len(items)}): {shown}{more}"
 
 
 def infer_builder_kwargs(state_dict: dict[str, np.ndarray], arch: str) -> dict:
@@ -167,7 +177,8 @@ def infer_builder_kwargs(state_dict: dict[str, np.ndarray], arch: str) -> dict:
 def import_torch_checkpoint(path: str | os.PathLike, arch: str, **builder_kwargs) -> keras.Model:
     """Build ``arch`` and load a reference PyTorch checkpoint into it.
 
-    Shots and widths are read from the checkpoint unless given; other sizes (``time_samples``,
+    Shots and channel widths (InversionNet's ``widths``, FCNVMB's ``filters``) are read from the
+    checkpoint unless given; other sizes (``time_samples``,
     ``receivers``, ``velocity_shape``, ``data_format``) are the builder's arguments.
 
     Args:

@@ -26,10 +26,12 @@ import zlib
 import numpy as np
 
 from keras_fwi._validation import one_of, positive_int, positive_int_tuple
+from keras_fwi.data.presets import get_preset
 
 __all__ = ["FAMILIES", "V_MAX", "V_MIN", "smooth_model", "velocity_model", "velocity_models"]
 
-V_MIN, V_MAX = 1500.0, 4500.0  # OpenFWI's label range, m/s
+# OpenFWI's label range in m/s, from the dataset preset the families imitate (one definition).
+V_MIN, V_MAX = get_preset("flatvel-a").label_min, get_preset("flatvel-a").label_max
 _MIN_CONTRAST = 300.0  # m/s between neighbouring layers, so every interface reflects
 
 

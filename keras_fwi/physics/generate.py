@@ -88,7 +88,7 @@ def _same_dataset(found: dict, wanted: dict) -> bool:
 
 def _write_text(path: Path, text: str, overwrite: bool) -> None:
     with atomic_output(path, overwrite=overwrite) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")
 
 
 def _prepare_folder(out_dir: Path, description: dict, resume: bool, overwrite: bool, sharded: bool) -> None:
@@ -116,11 +116,11 @@ def _prepare_folder(out_dir: Path, description: dict, resume: bool, overwrite: b
     out_dir.mkdir(parents=True, exist_ok=True)
     if not same or overwrite:
         _write_text(described, json.dumps(description, indent=2) + "\n", overwrite=True)
-    root = out_dir.resolve()
     for name, numbers in zip(_SPLITS, (description["train_files"], description["test_files"])):
-        # OpenFWI's loader drops each line's last character, so every line ends in a newline.
-        text = "".join(f"{root / f'data{i}.npy'}\t{root / f'model{i}.npy'}\n" for i in numbers)
-        if overwrite or not (out_dir / name).exists() or (out_dir / name).read_text() != text:
+        # OpenFWI's loader drops each line's last character, so every line ends in a newline. Paths are
+        # relative to the split file (keras_fwi's readers resolve them there), so the folder can move.
+        text = "".join(f"data{i}.npy\tmodel{i}.npy\n" for i in numbers)
+        if overwrite or not (out_dir / name).exists() or (out_dir / name).read_text(encoding="utf-8") != text:
             _write_text(out_dir / name, text, overwrite=True)
 
 

@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 
 import numpy as np
 import tensorflow as tf
 
+from keras_fwi._system import cpu_count
 from keras_fwi._validation import positive_int
 from keras_fwi.physics.cpml import cpml_profiles, make_cpml_propagator
 from keras_fwi.physics.propagate import make_propagator
@@ -96,7 +96,7 @@ def simulate(velocity, survey: Survey, parallel: int | None = None) -> tf.Tensor
     """
     velocity = _as_velocity(velocity, survey)
     if parallel is None:
-        parallel = 1 if tf.config.list_logical_devices("GPU") else len(os.sched_getaffinity(0))
+        parallel = 1 if tf.config.list_logical_devices("GPU") else cpu_count()
     parallel = positive_int("parallel", parallel)
     batch = velocity.shape[0]
     if parallel == 1 or (batch is not None and batch == 1 and survey.shots == 1):

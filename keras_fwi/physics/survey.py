@@ -230,9 +230,10 @@ class Survey:
         """OpenFWI's survey: 70 x 70 cells of 10 m, 1000 samples of 1 ms, 15 Hz Ricker, 5 sources at
         cells 0, 17, 34, 52, 69 and 70 receivers, all at 10 m depth (cell 1), with a 12-cell CPML.
         ``Survey.openfwi(absorbing="damping")`` is OpenFWI's own 120-cell damping layer, bit for bit."""
-        fields = dict(nz=70, nx=70, dx=10.0, nt=1000, dt=1e-3, frequency=15.0,
-                      source_z=1, source_x=tuple(np.around(np.linspace(0, 69, 5)).astype(int)),
-                      receiver_z=1, receiver_x=tuple(range(70)))
+        from keras_fwi.data.presets import get_preset  # the dataset's constants, defined once
+
+        fields = get_preset("flatvel-a").survey_fields()
+        del fields["absorbing"], fields["boundary"]  # OpenFWI made its data with these; ours: a CPML
         fields.update(changes)
         return cls(**fields)
 

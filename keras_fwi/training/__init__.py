@@ -2,16 +2,36 @@
 
 >>> model.compile(optimizer="adamw", loss=keras_fwi.training.L1L2Loss(),
 ...               metrics=keras_fwi.training.openfwi_metrics(1500, 4500))
+
+Names are imported on first use (PEP 562): Keras registers the loss, metrics and schedule when
+``keras_fwi._registration`` imports their modules, which must not drag in the trainer.
 """
 
-from keras_fwi.training.callbacks import AtomicModelCheckpoint, NaNGuard, ResumableBackup, recompute_batch_norm
-from keras_fwi.training.losses import L1L2Loss
-from keras_fwi.training.metrics import MAE, PSNR, RMSE, SSIM, VelocityMAE, VelocityRMSE, openfwi_metrics
-from keras_fwi.training.schedules import WarmupMultiStep
-from keras_fwi.training.trainer import TrainingDiverged, TrainResult, train
+from __future__ import annotations
 
-__all__ = [
-    "MAE", "PSNR", "RMSE", "SSIM", "AtomicModelCheckpoint", "L1L2Loss", "NaNGuard", "ResumableBackup",
-    "TrainResult", "TrainingDiverged", "VelocityMAE", "VelocityRMSE", "WarmupMultiStep", "openfwi_metrics",
-    "recompute_batch_norm", "train",
-]
+import importlib
+
+# Public name -> module under keras_fwi.training that defines it.
+_HOMES = {
+    "AtomicModelCheckpoint": "callbacks", "NaNGuard": "callbacks", "ResumableBackup": "callbacks",
+    "recompute_batch_norm": "callbacks",
+    "L1L2Loss": "losses",
+    "MAE": "metrics", "PSNR": "metrics", "RMSE": "metrics", "SSIM": "metrics", "VelocityMAE": "metrics",
+    "VelocityRMSE": "metrics", "openfwi_metrics": "metrics",
+    "WarmupMultiStep": "schedules",
+    "TrainResult": "trainer", "TrainingDiverged": "trainer", "train": "trainer",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -32,6 +32,7 @@ import numpy as np
 from keras import ops
 
 from keras_fwi._validation import one_of
+from keras_fwi.data.normalization import KERAS_OPS, Step, apply_steps
 
 __all__ = [
     "MAE",
@@ -117,7 +118,7 @@ def _check_range(label_min, label_max) -> tuple[float, float]:
 
 def _denormalize(maps, label_min: float, label_max: float):
     """OpenFWI's ``minmax_denormalize`` with its operation order: normalised [-1, 1] → m/s."""
-    return (maps / 2.0 + 0.5) * (label_max - label_min) + label_min
+    return apply_steps((Step("from_unit", (label_min, label_max)),), maps, KERAS_OPS)
 
 
 def _gaussian_window() -> np.ndarray:

@@ -26,7 +26,7 @@ import keras
 import tensorflow as tf
 import yaml
 
-from keras_fwi import models
+from keras_fwi import artefacts, models
 from keras_fwi.config import ExperimentConfig
 from keras_fwi.data import get_preset
 from keras_fwi.io_utils import atomic_output
@@ -94,7 +94,7 @@ def _initialise_from(model: keras.Model, source: str, arch: str) -> None:
     if not path.is_file():
         raise FileNotFoundError(f"--init-from {path} does not exist")
     if path.suffix == ".keras":
-        donor = keras.saving.load_model(path, safe_mode=True, compile=False)
+        donor = artefacts.load_model(path)  # names the file if it is not a valid .keras archive
         try:
             model.set_weights(donor.get_weights())
         except ValueError as error:
@@ -211,6 +211,7 @@ def _train(config, strategy, run_dir, resume, init_from, freeze, verbose, progre
                                                            progress=verbose != 0)
     with atomic_output(run_dir / "data.json", overwrite=True) as tmp:
         tmp.write_text(json.dumps(sources, indent=2))
+    artefacts.write_run_preset(run_dir, preset)  # the run's own record of its data's constants and units
     in_order = train_for_epoch(None)  # validates every file once, up front
     steps_per_epoch = int(in_order.cardinality())
 
@@ -234,7 +235,7 @@ def _train(config, strategy, run_dir, resume, init_from, freeze, verbose, progre
         progress(f"resuming {run_dir} after epoch {done} of {training.epochs}")
     guard = fwi_callbacks.NaNGuard()
     callbacks = [fwi_callbacks.ResumableBackup(run_dir / "backup"), guard,
-                 fwi_callbacks.AtomicModelCheckpoint(run_dir / "checkpoints"),
+                 fwi_callbacks.AtomicModelCheckpoint(run_dir / "checkpoints", dataset=preset),
                  keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
                  keras.callbacks.TensorBoard(str(run_dir / "logs")), fwi_callbacks.RunProgressBar(training.epochs)]
     started = time.perf_counter()
@@ -256,8 +257,7 @@ def _train(config, strategy, run_dir, resume, init_from, freeze, verbose, progre
     if training.recompute_batch_norm:
         batches = fwi_callbacks.recompute_batch_norm(model, in_order)
         progress(f"re-estimated BatchNorm statistics over {batches} training batches")
-    with atomic_output(run_dir / "model.keras", overwrite=True) as tmp:
-        model.save(tmp)
+    artefacts.save_model(model, run_dir / "model.keras", preset, overwrite=True)  # preset recorded inside
 
     results, truth, prediction = evaluate_model(model, val_ds, config.data.dataset, training.flip_tta)
     results["baseline_mean_map_mae_m_s"] = mean_map_baseline(in_order, val_ds, config.data.dataset)
