@@ -17,7 +17,7 @@ import sys
 import keras_fwi
 
 # Commands that import TensorFlow; `train` states its precision itself (it comes from the experiment).
-TENSORFLOW_COMMANDS = ("models", "import-torch", "train", "evaluate", "generate", "export")
+TENSORFLOW_COMMANDS = ("models", "import-torch", "train", "evaluate", "generate", "export", "refine")
 
 # Module names under keras_fwi.cli, in the order `keras_fwi --help` lists them.
 SUBCOMMANDS = (
@@ -29,6 +29,7 @@ SUBCOMMANDS = (
     "generate",
     "export",
     "predict",
+    "refine",
 )
 
 

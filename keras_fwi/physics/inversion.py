@@ -1,0 +1,300 @@
+"""``invert``: full-waveform inversion of a batch of velocity models with ``simulate``'s gradient.
+
+Each model is fitted to its own observed data by minimising the objective of
+``keras_fwi.physics.objective`` (relative L2 misfit, optionally low-passed and trace-normalised, plus
+total-variation and smoothness terms), inside velocity bounds, over a multiscale schedule of
+low-pass cutoffs. Two optimisers:
+
+- ``"adam"``: each model's gradient is divided by its largest absolute value, then Adam turns it
+  into a step of at most about ``learning_rate`` m/s per cell; the result is clipped to the bounds.
+  Models are independent: a model that reaches ``target_misfit`` stops moving.
+- ``"lbfgs"``: SciPy's L-BFGS-B on the whole batch (the objectives add up, so each model's
+  gradient is its own; the line search is shared), with the bounds as box constraints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+
+import numpy as np
+
+from keras_fwi._validation import one_of, positive_int
+from keras_fwi.physics.objective import Objective
+from keras_fwi.physics.survey import Survey
+
+__all__ = ["InversionResult", "invert"]
+
+_MEMORY_PER_CHUNK = 2e9  # bytes of stored wavefields one gradient evaluation may hold
+_ADAM_BETAS, _ADAM_EPSILON = (0.9, 0.999), 1e-8
+
+
+@dataclasses.dataclass
+class InversionResult:
+    """What ``invert`` returns.
+
+    Attributes:
+        velocity: float32 (batch, nz, nx), the refined models in m/s.
+        history: dict of lists, one entry per evaluation: ``iteration``, ``frequency`` (low-pass
+            cutoff in Hz, None for the full band), ``misfit`` and ``objective`` (per model),
+            ``step`` (per model, largest velocity change in m/s since the previous entry),
+            ``seconds`` (since the start) and, when true models were given, ``mae`` (per model, m/s).
+        misfit_before, misfit_after: (batch,) full-band relative misfit of the start and the result.
+        mae_before, mae_after: (batch,) MAE in m/s against the true models, or None.
+        stopped: why the loop ended: "iterations", "misfit" or "time".
+        seconds: wall time of the whole inversion.
+    """
+
+    velocity: np.ndarray
+    history: dict
+    misfit_before: np.ndarray
+    misfit_after: np.ndarray
+    mae_before: np.ndarray | None
+    mae_after: np.ndarray | None
+    stopped: str
+    seconds: float
+
+
+def _models(name: str, value, survey: Survey, batch: int | None = None) -> np.ndarray:
+    """``value`` as float64 (batch, nz, nx), finite and positive, else a ValueError naming ``name``."""
+    array = np.asarray(value, dtype=np.float64)
+    if array.ndim == 4 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim != 3 or array.shape[1:] != (survey.nz, survey.nx):
+        raise ValueError(f"{name} must have shape (batch, {survey.nz}, {survey.nx}) or (batch, 1, {survey.nz}, "
+                         f"{survey.nx}) to match the survey, got {np.shape(value)}")
+    if batch is not None and len(array) != batch:
+        raise ValueError(f"{name} has {len(array)} models but observed has {batch} samples; give one per sample")
+    if not np.all(np.isfinite(array)) or np.any(array <= 0):
+        raise ValueError(f"{name} must be finite and positive (m/s); it has NaN, infinite or non-positive values")
+    return array
+
+
+def _observed(value, survey: Survey) -> np.ndarray:
+    array = np.asarray(value, dtype=np.float32)
+    expected = (survey.shots, survey.nt, survey.receivers)
+    if array.ndim == 3:
+        array = array[None]
+    if array.ndim != 4 or array.shape[1:] != expected:
+        raise ValueError(f"observed must have shape (batch, {', '.join(map(str, expected))}) [batch, shot, time, "
+                         f"receiver] to match the survey, got {np.shape(value)}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError("observed contains NaN or infinite values; clean or drop those samples")
+    return array
+
+
+def _bounds(bounds, survey: Survey) -> tuple[float, float]:
+    low, high = survey.velocity_range if bounds is None else bounds
+    low, high = float(low), float(high)
+    if not 0 < low < high:
+        raise ValueError(f"bounds must be (min, max) m/s with 0 < min < max, got {bounds!r}")
+    survey.check_stability(high)
+    return low, high
+
+
+def _schedule(iterations, frequencies) -> list[tuple[float | None, int]]:
+    """[(cutoff Hz or None, iterations)] per stage."""
+    frequencies = list(frequencies)
+    if not frequencies:
+        raise ValueError("frequencies must list at least one stage (None for the full band)")
+    if isinstance(iterations, (list, tuple)):
+        if len(iterations) != len(frequencies):
+            raise ValueError(f"iterations gives {len(iterations)} stages but frequencies {len(frequencies)}")
+        counts = [positive_int("iterations", count) for count in iterations]
+    else:
+        total = positive_int("iterations", iterations)
+        counts = [total // len(frequencies) + (i < total % len(frequencies)) for i in range(len(frequencies))][::-1]
+    return [(None if f is None else float(f), count) for f, count in zip(frequencies, counts) if count]
+
+
+class _Recorder:
+    """History, progress bar and stopping rules shared by both optimisers."""
+
+    def __init__(self, truth, total: int, target_misfit, time_limit, progress: bool):
+        from tqdm.auto import tqdm
+
+        self.truth, self.target, self.limit = truth, target_misfit, time_limit
+        self.start = time.perf_counter()
+        self.history = {"iteration": [], "frequency": [], "misfit": [], "objective": [], "step": [], "seconds": []}
+        if truth is not None:
+            self.history["mae"] = []
+        self.iteration, self.previous = 0, None
+        self.bar = tqdm(total=total, disable=not progress, unit="it", desc="invert", leave=False)
+
+    def record(self, velocity, objective, misfit, cutoff) -> None:
+        step = np.zeros(len(velocity)) if self.previous is None else np.abs(velocity - self.previous).max(axis=(1, 2))
+        self.previous = velocity.copy()
+        entries = {"iteration": self.iteration, "frequency": cutoff, "misfit": misfit.tolist(),
+                   "objective": objective.tolist(), "step": step.tolist(),
+                   "seconds": time.perf_counter() - self.start}
+        if self.truth is not None:
+            entries["mae"] = np.abs(velocity - self.truth).mean(axis=(1, 2)).tolist()
+        for key, value in entries.items():
+            self.history[key].append(value)
+        postfix = {"misfit": f"{float(np.mean(misfit)):.3g}", "band": "full" if cutoff is None else f"{cutoff:g} Hz"}
+        if self.truth is not None:
+            postfix["mae"] = f"{float(np.mean(entries['mae'])):.1f}"
+        self.bar.set_postfix(postfix, refresh=False)
+
+    def advance(self) -> None:
+        self.iteration += 1
+        self.bar.update(1)
+
+    def reason_to_stop(self, misfit) -> str | None:
+        if self.limit is not None and time.perf_counter() - self.start >= self.limit:
+            return "time"
+        if self.target is not None and np.all(misfit <= self.target):
+            return "misfit"
+        return None
+
+
+def _adam_stage(objective: Objective, velocity, bounds, count, learning_rate, recorder) -> tuple[np.ndarray, str]:
+    """``count`` Adam steps from ``velocity``; returns (velocity, stop reason or "")."""
+    (beta1, beta2), low, high = _ADAM_BETAS, *bounds
+    first, second = np.zeros_like(velocity), np.zeros_like(velocity)
+    for step in range(1, count + 1):
+        total, misfit, gradient = objective(velocity)
+        recorder.record(velocity, total, misfit, objective.cutoff)
+        reason = recorder.reason_to_stop(misfit)
+        if reason:
+            return velocity, reason
+        largest = np.abs(gradient).max(axis=(1, 2), keepdims=True)
+        active = largest > 0
+        if recorder.target is not None:
+            active &= misfit[:, None, None] > recorder.target
+        gradient = np.where(active, gradient / np.where(largest > 0, largest, 1.0), 0.0)
+        first = beta1 * first + (1 - beta1) * gradient
+        second = beta2 * second + (1 - beta2) * gradient ** 2
+        update = learning_rate * (first / (1 - beta1 ** step)) / (np.sqrt(second / (1 - beta2 ** step)) + _ADAM_EPSILON)
+        velocity = np.clip(velocity - np.where(active, update, 0.0), low, high)
+        recorder.advance()
+    return velocity, ""
+
+
+def _lbfgs_stage(objective: Objective, velocity, bounds, count, recorder) -> tuple[np.ndarray, str]:
+    """SciPy L-BFGS-B for ``count`` iterations on the batch; variables in units of the bounds' width."""
+    try:
+        from scipy.optimize import minimize
+    except ImportError:
+        raise ImportError("method='lbfgs' needs SciPy: pip install scipy (or keras_fwi[data])") from None
+    shape, scale = velocity.shape, bounds[1] - bounds[0]
+    cache, outcome = {}, {"reason": ""}
+
+    def evaluate(x):
+        key = x.tobytes()
+        if key not in cache:
+            cache.clear()
+            cache[key] = objective(x.reshape(shape) * scale)
+        return cache[key]
+
+    def fun(x):
+        total, _, gradient = evaluate(x)
+        return float(total.sum()), gradient.ravel() * scale
+
+    def callback(intermediate_result):
+        x = intermediate_result.x
+        total, misfit, _ = evaluate(x)
+        recorder.advance()
+        recorder.record(x.reshape(shape) * scale, total, misfit, objective.cutoff)
+        outcome["reason"] = recorder.reason_to_stop(misfit) or ""
+        if outcome["reason"]:
+            raise StopIteration
+
+    x0 = velocity.ravel() / scale
+    total, misfit, _ = evaluate(x0)
+    recorder.record(velocity, total, misfit, objective.cutoff)
+    outcome["reason"] = recorder.reason_to_stop(misfit) or ""
+    if outcome["reason"]:
+        return velocity, outcome["reason"]
+    result = minimize(fun, x0, jac=True, method="L-BFGS-B", callback=callback,
+                      bounds=[(bounds[0] / scale, bounds[1] / scale)] * x0.size,
+                      options={"maxiter": count, "maxfun": 3 * count, "ftol": 0.0, "gtol": 0.0})
+    return np.clip(result.x.reshape(shape) * scale, *bounds), outcome["reason"]
+
+
+def _default_chunk(survey: Survey, batch: int) -> int:
+    """Models per gradient evaluation so that the stored wavefields stay under _MEMORY_PER_CHUNK."""
+    cells = (survey.nz + 2 * survey.boundary) * (survey.nx + 2 * survey.boundary)
+    per_model = 4.0 * survey.nt * survey.shots * cells
+    return max(1, min(batch, int(_MEMORY_PER_CHUNK // per_model)))
+
+
+def invert(observed, initial, survey: Survey, *, iterations=40, method: str = "adam",
+           learning_rate: float = 20.0, frequencies=(None,), bounds=None, tv: float = 0.0,
+           smoothness: float = 0.0, normalize_traces: bool = False, target_misfit: float | None = None,
+           time_limit: float | None = None, true_velocity=None, batch_size: int | None = None,
+           progress: bool = True) -> InversionResult:
+    """Full-waveform inversion: refine ``initial`` velocity models so that they explain ``observed`` data.
+
+    Args:
+        observed: array [batch, shot, time, receiver] (or one sample without batch), raw amplitudes
+            recorded with ``survey``.
+        initial: array (batch, nz, nx) or (batch, 1, nz, nx), starting models in m/s (clipped to
+            ``bounds``).
+        survey: ``Survey`` of the data (geometry, dt, boundary).
+        iterations: int, total gradient iterations split evenly over the stages, or one count per stage.
+        method: "adam" (per-model normalised gradients) or "lbfgs" (SciPy's L-BFGS-B).
+        learning_rate: float, m/s, Adam's largest step per cell (unused by "lbfgs").
+        frequencies: sequence of low-pass cutoffs in Hz, one stage each, None for the full band;
+            e.g. (6.0, 10.0, None) goes from low to full band.
+        bounds: (min, max) m/s, default ``survey.velocity_range``; max must be stable (CFL).
+        tv, smoothness: float >= 0, weights of total variation and squared-gradient regularisation
+            (dimensionless; see ``keras_fwi.physics.objective``).
+        normalize_traces: bool, compare traces each divided by its L2 norm (amplitude-robust).
+        target_misfit: float or None, stop (a model, for Adam) once the relative misfit is below it.
+        time_limit: float or None, seconds after which the loop stops.
+        true_velocity: array like ``initial`` or None; with it the history holds the MAE in m/s.
+        batch_size: int or None, models per simulation (default: as many as fit in about 2 GB).
+        progress: bool, show a tqdm progress bar.
+
+    Returns:
+        ``InversionResult`` (velocity float32 (batch, nz, nx) m/s, history, misfit and MAE before and after).
+
+    Raises:
+        ValueError: shapes that do not match the survey, NaN/Inf or non-positive values, bad bounds
+            or an upper bound too fast for the survey's dt (CFL), unknown method, bad schedule.
+        ImportError: ``method="lbfgs"`` without SciPy.
+
+    Example:
+        >>> survey = Survey.openfwi(boundary=40)
+        >>> result = invert(seismic, start, survey, iterations=40, tv=1e-2)
+        >>> result.velocity.shape, result.misfit_after
+    """
+    one_of("method", method, ("adam", "lbfgs"))
+    observed = _observed(observed, survey)
+    batch = len(observed)
+    bounds = _bounds(bounds, survey)
+    velocity = np.clip(_models("initial", initial, survey, batch), *bounds)
+    truth = None if true_velocity is None else _models("true_velocity", true_velocity, survey, batch)
+    stages = _schedule(iterations, frequencies)
+    for name, value in (("tv", tv), ("smoothness", smoothness), ("learning_rate", learning_rate)):
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    chunk = _default_chunk(survey, batch) if batch_size is None else positive_int("batch_size", batch_size)
+    objective = Objective(observed, survey, bounds[1] - bounds[0], tv, smoothness, normalize_traces, chunk)
+    recorder = _Recorder(truth, sum(count for _, count in stages), target_misfit, time_limit, progress)
+    start_velocity, stopped = velocity.copy(), "iterations"
+    try:
+        for cutoff, count in stages:
+            objective.set_cutoff(cutoff)
+            if method == "adam":
+                velocity, reason = _adam_stage(objective, velocity, bounds, count, learning_rate, recorder)
+            else:
+                velocity, reason = _lbfgs_stage(objective, velocity, bounds, count, recorder)
+            if reason:
+                stopped = reason
+                break
+        objective.set_cutoff(None)
+        total, misfit_after, _ = objective(velocity, gradient=False)
+        if recorder.history["iteration"][-1] != recorder.iteration or recorder.history["frequency"][-1] is not None:
+            recorder.record(velocity, total, misfit_after, None)
+        first_full = [i for i, f in enumerate(recorder.history["frequency"]) if f is None and
+                      recorder.history["iteration"][i] == 0]
+        misfit_before = (np.asarray(recorder.history["misfit"][first_full[0]]) if first_full
+                         else objective(start_velocity, gradient=False)[1])
+    finally:
+        recorder.bar.close()
+    mae = (lambda v: None if truth is None else np.abs(v - truth).mean(axis=(1, 2)))
+    return InversionResult(velocity.astype(np.float32), recorder.history, misfit_before, misfit_after,
+                           mae(start_velocity), mae(velocity), stopped, time.perf_counter() - recorder.start)

@@ -1,0 +1,144 @@
+"""The FWI objective: data misfit (optionally low-passed and trace-normalised) plus regularisation.
+
+For each model ``i`` of a batch, with ``d = simulate(v)`` and observed data ``d_obs`` (both
+``[batch, shot, time, receiver]``), ``F`` the low-pass filter of the current stage and ``N`` the
+optional per-trace normalisation,
+
+    misfit_i = || N(F d_i) - N(F d_obs_i) ||^2 / || N(F d_obs_i) ||^2        (1 = as bad as no data)
+    J_i      = misfit_i + tv * TV(u_i) + smoothness * S(u_i),   u = v / (v_max - v_min),
+
+where ``TV(u)`` is the mean over cells of ``sqrt(du_z^2 + du_x^2 + eps^2)`` (forward differences) and
+``S(u)`` the mean of ``du_z^2 + du_x^2``. Dividing by the observed energy and measuring ``u`` in
+units of the velocity range make the weights dimensionless and the same for any survey and grid.
+
+Low-passing: ``F`` multiplies the spectrum by ``1 / (1 + (f / f_c)^(2 order))``, the squared gain of
+a Butterworth filter, which is what a zero-phase forward-backward (``filtfilt``) Butterworth
+applies; the time axis is zero-padded to twice its length first so nothing wraps around. Because
+the simulation is linear in the source, ``F`` applied to simulated data equals simulating with the
+filtered wavelet, so filtering both observed and simulated data is the same as low-passing the
+source and the observed data, without touching the simulator.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from keras_fwi.physics.simulate import simulate
+from keras_fwi.physics.survey import Survey
+
+__all__ = ["Objective", "lowpass", "lowpass_gain", "total_variation", "smoothness_penalty"]
+
+TV_EPSILON = 1e-3  # in units of the velocity range per cell: keeps TV differentiable where flat
+_TRACE_FLOOR = 1e-6  # trace norms below this fraction of the largest count as this
+
+
+def lowpass_gain(nt: int, dt: float, cutoff: float | None, order: int = 4) -> np.ndarray | None:
+    """Zero-phase Butterworth gain on the rfft frequencies of ``2 nt`` samples, shape (nt + 1,), or None.
+
+    Args:
+        nt: samples per trace. dt: sample interval in s. cutoff: -6 dB frequency in Hz (the squared
+            Butterworth gain is 1/2 there), or None for the full band. order: Butterworth order.
+    """
+    if cutoff is None:
+        return None
+    if not 0 < cutoff < 0.5 / dt:
+        raise ValueError(f"low-pass cutoff must be between 0 and the Nyquist frequency {0.5 / dt:g} Hz, "
+                         f"got {cutoff!r}")
+    frequencies = np.fft.rfftfreq(2 * nt, dt)
+    return 1.0 / (1.0 + (frequencies / cutoff) ** (2 * order))
+
+
+def lowpass(data, gain: np.ndarray | None) -> tf.Tensor:
+    """Apply ``lowpass_gain`` along axis 2 of ``data`` [batch, shot, time, receiver]; differentiable."""
+    data = tf.convert_to_tensor(data, tf.float32)
+    if gain is None:
+        return data
+    nt = data.shape[2]
+    traces = tf.transpose(data, [0, 1, 3, 2])  # rfft works on the last axis
+    spectrum = tf.signal.rfft(traces, fft_length=[2 * nt]) * tf.cast(gain, tf.complex64)
+    filtered = tf.signal.irfft(spectrum, fft_length=[2 * nt])[..., :nt]
+    return tf.transpose(filtered, [0, 1, 3, 2])
+
+
+def _normalise_traces(data: tf.Tensor) -> tf.Tensor:
+    """Each trace (axis 2) divided by its L2 norm, floored at ``_TRACE_FLOOR`` of the largest."""
+    norms = tf.sqrt(tf.reduce_sum(tf.square(data), axis=2, keepdims=True))
+    floor = _TRACE_FLOOR * tf.reduce_max(norms, axis=[1, 2, 3], keepdims=True) + 1e-30
+    return data / tf.maximum(norms, floor)
+
+
+def _differences(u: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Forward differences of u (batch, nz, nx) along depth and width, zero at the far edge."""
+    dz = tf.pad(u[:, 1:] - u[:, :-1], [[0, 0], [0, 1], [0, 0]])
+    dx = tf.pad(u[:, :, 1:] - u[:, :, :-1], [[0, 0], [0, 0], [0, 1]])
+    return dz, dx
+
+
+def total_variation(u) -> tf.Tensor:
+    """Isotropic TV per model: mean of sqrt(dz^2 + dx^2 + TV_EPSILON^2) over cells, shape (batch,)."""
+    dz, dx = _differences(tf.convert_to_tensor(u, tf.float32))
+    return tf.reduce_mean(tf.sqrt(dz ** 2 + dx ** 2 + TV_EPSILON ** 2), axis=[1, 2])
+
+
+def smoothness_penalty(u) -> tf.Tensor:
+    """Mean squared gradient per model, shape (batch,)."""
+    dz, dx = _differences(tf.convert_to_tensor(u, tf.float32))
+    return tf.reduce_mean(dz ** 2 + dx ** 2, axis=[1, 2])
+
+
+class Objective:
+    """``J_i(v)`` and its gradient for a batch of models against fixed observed data.
+
+    Args:
+        observed: float32 array [batch, shot, time, receiver], raw amplitudes.
+        survey: ``Survey`` the data were recorded with.
+        velocity_scale: float, m/s, the unit of ``u`` in the regularisation (the bounds' width).
+        tv, smoothness: float >= 0, regularisation weights.
+        normalize_traces: bool, compare traces after dividing each by its norm.
+        chunk: int, models per simulation (bounds the gradient's memory).
+    """
+
+    def __init__(self, observed: np.ndarray, survey: Survey, velocity_scale: float, tv: float = 0.0,
+                 smoothness: float = 0.0, normalize_traces: bool = False, chunk: int = 4):
+        self.survey, self.scale = survey, float(velocity_scale)
+        self.tv, self.smoothness, self.normalize_traces = float(tv), float(smoothness), bool(normalize_traces)
+        self.chunk = int(chunk)
+        self._raw = np.asarray(observed, np.float32)
+        self.set_cutoff(None)
+
+    def set_cutoff(self, cutoff: float | None) -> None:
+        """Low-pass both data at ``cutoff`` Hz from now on (None: full band)."""
+        self.cutoff = cutoff
+        self._gain = lowpass_gain(self.survey.nt, self.survey.dt, cutoff)
+        self._observed = [self._prepare(lowpass(self._raw[start:start + self.chunk], self._gain))
+                          for start in range(0, len(self._raw), self.chunk)]
+        self._energy = [tf.reduce_sum(tf.square(d), axis=[1, 2, 3]) for d in self._observed]
+
+    def _prepare(self, data: tf.Tensor) -> tf.Tensor:
+        return _normalise_traces(data) if self.normalize_traces else data
+
+    def _chunk_terms(self, velocity: tf.Tensor, index: int) -> tuple[tf.Tensor, tf.Tensor]:
+        simulated = self._prepare(lowpass(simulate(velocity, self.survey), self._gain))
+        misfit = tf.reduce_sum(tf.square(simulated - self._observed[index]), axis=[1, 2, 3]) / self._energy[index]
+        total = misfit
+        if self.tv:
+            total = total + self.tv * total_variation(velocity / self.scale)
+        if self.smoothness:
+            total = total + self.smoothness * smoothness_penalty(velocity / self.scale)
+        return total, misfit
+
+    def __call__(self, velocity: np.ndarray, gradient: bool = True):
+        """(objective (batch,), misfit (batch,), gradient dJ_i/dv_i (batch, nz, nx) in 1/(m/s) or None)."""
+        totals, misfits, gradients = [], [], []
+        for index, start in enumerate(range(0, len(velocity), self.chunk)):
+            part = tf.convert_to_tensor(velocity[start:start + self.chunk], tf.float32)
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
+                tape.watch(part)
+                total, misfit = self._chunk_terms(part, index)
+            if gradient:
+                gradients.append(tape.gradient(total, part).numpy().astype(np.float64))
+            totals.append(total.numpy().astype(np.float64))
+            misfits.append(misfit.numpy().astype(np.float64))
+        return (np.concatenate(totals), np.concatenate(misfits),
+                np.concatenate(gradients) if gradient else None)

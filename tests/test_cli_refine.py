@@ -1,0 +1,142 @@
+"""``keras_fwi refine`` on a small survey (30 x 40 cells, 350 steps) written to a JSON file."""
+
+import json
+
+import numpy as np
+import pytest
+from scipy.ndimage import gaussian_filter
+
+from keras_fwi.cli import main
+from keras_fwi.physics import Survey, simulate
+
+SURVEY = Survey(nz=30, nx=40, dx=10.0, nt=350, dt=1e-3, frequency=15.0, source_z=1, source_x=[4, 20, 35],
+                receiver_z=1, receiver_x=list(range(40)), boundary=12)
+DEPTHS = (10, 20)
+SPEEDS = (2000.0, 2700.0, 3300.0)
+
+
+@pytest.fixture(scope="module")
+def case(tmp_path_factory):
+    """Files of a flat three-layer model: survey.json, seismic.npy, truth.npy, start.npy (smoothed truth)."""
+    folder = tmp_path_factory.mktemp("refine_case")
+    z = np.arange(SURVEY.nz)[:, None]
+    speeds = np.array(SPEEDS)
+    truth = np.broadcast_to(speeds[(z >= DEPTHS[0]).astype(int) + (z >= DEPTHS[1])], (SURVEY.nz, SURVEY.nx))
+    truth = truth[None, None].astype(np.float32)  # OpenFWI's (N, 1, nz, nx)
+    start = gaussian_filter(truth[0, 0].astype(np.float64), 3.0, mode="nearest")[None].astype(np.float32)
+    paths = {name: folder / f"{name}.npy" for name in ("seismic", "truth", "start")}
+    np.save(paths["seismic"], simulate(truth, SURVEY).numpy())
+    np.save(paths["truth"], truth)
+    np.save(paths["start"], start)
+    paths["survey"] = folder / "survey.json"
+    paths["survey"].write_text(json.dumps(SURVEY.to_dict()))
+    return paths
+
+
+def _refine(case, out, *extra):
+    return main(["refine", str(case["seismic"]), "--init", str(case["start"]), "--survey", str(case["survey"]),
+                 "--out", str(out), "--quiet", *extra])
+
+
+def _transition(profile: np.ndarray, low: float, high: float) -> tuple[int, int]:
+    """(first depth at or past the middle of low..high, cells from 10 % to 90 % of the jump) of a profile."""
+    reached = lambda fraction: int(np.argmax(profile >= low + fraction * (high - low)))  # noqa: E731
+    return reached(0.5), reached(0.9) - reached(0.1)
+
+
+def test_refine_recovers_flat_interfaces(case, tmp_path):
+    assert _refine(case, tmp_path, "--labels", str(case["truth"]), "--iterations", "25") == 0
+    refined = np.load(tmp_path / "velocity.npy", allow_pickle=False)
+    truth = np.load(case["truth"])
+    start = np.load(case["start"])
+    assert refined.shape == (1, 1, 30, 40) and refined.dtype == np.float32
+    # Each interface is where it should be and at most 4 cells wide (10-90 %); the start smears it over 7.
+    for depth, low, high in zip(DEPTHS, SPEEDS[:-1], SPEEDS[1:]):
+        assert _transition(start[0].mean(axis=-1), low, high)[1] >= 6
+        position, width = _transition(refined[0, 0].mean(axis=-1), low, high)
+        assert abs(position - depth) <= 1 and width <= 4
+    report = json.loads((tmp_path / "refine.json").read_text())
+    summary = report["summary"]
+    assert summary["mae_after"] < 0.8 * summary["mae_before"]
+    assert summary["mae_before"] == pytest.approx(float(np.abs(start[0] - truth[0, 0]).mean()), rel=1e-4)
+    assert summary["misfit_after"] < summary["misfit_before"]
+    assert len(report["history"]["mae"]) == 26 and report["settings"]["survey"]["nx"] == 40
+    assert (tmp_path / "refine.png").stat().st_size > 0
+
+
+def _nothing_written(out) -> bool:
+    return not out.exists() or not any(out.iterdir())
+
+
+def test_shape_mismatch_with_the_survey_is_refused(case, tmp_path, capsys):
+    wrong = tmp_path / "wrong.npy"
+    np.save(wrong, np.zeros((1, 3, 350, 39), np.float32))
+    out = tmp_path / "out"
+    assert main(["refine", str(wrong), "--init", str(case["start"]), "--survey", str(case["survey"]),
+                 "--out", str(out), "--quiet"]) == 2
+    assert "the survey records (3, 350, 40)" in capsys.readouterr().err
+    assert _nothing_written(out)
+    assert main(["refine", str(case["seismic"]), "--init", str(wrong), "--survey", str(case["survey"]),
+                 "--out", str(out), "--quiet"]) == 2
+    assert "--init" in capsys.readouterr().err and _nothing_written(out)
+
+
+def test_nan_seismic_is_refused(case, tmp_path, capsys):
+    bad = tmp_path / "nan.npy"
+    seismic = np.load(case["seismic"])
+    seismic[0, 1, 5, 5] = np.nan
+    np.save(bad, seismic)
+    out = tmp_path / "out"
+    assert main(["refine", str(bad), "--init", str(case["start"]), "--survey", str(case["survey"]),
+                 "--out", str(out), "--quiet"]) == 2
+    assert "NaN" in capsys.readouterr().err and _nothing_written(out)
+
+
+def test_unstable_time_step_is_refused(case, tmp_path, capsys):
+    unstable = tmp_path / "unstable.json"
+    unstable.write_text(json.dumps({**SURVEY.to_dict(), "dt": 3e-3}))
+    out = tmp_path / "out"
+    assert main(["refine", str(case["seismic"]), "--init", str(case["start"]), "--survey", str(unstable),
+                 "--out", str(out), "--quiet"]) == 2
+    error = capsys.readouterr().err
+    assert "unstable time step" in error and error.count("\n") == 1
+    assert _nothing_written(out)
+
+
+def test_existing_output_is_not_overwritten(case, tmp_path, capsys):
+    (tmp_path / "velocity.npy").write_bytes(b"mine")
+    assert _refine(case, tmp_path, "--iterations", "1") == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert (tmp_path / "velocity.npy").read_bytes() == b"mine"
+    assert not (tmp_path / "refine.json").exists()
+    assert _refine(case, tmp_path, "--iterations", "1", "--overwrite") == 0
+    assert np.load(tmp_path / "velocity.npy").shape == (1, 1, 30, 40)
+
+
+@pytest.mark.slow  # compiles the 70 x 70 x 1000-step simulator (minutes on a loaded 2-core machine)
+def test_model_start_is_the_networks_prediction_in_m_per_s(tmp_path):
+    """--model with a .keras network: the start (MAE before) is its prediction on OpenFWI-normalised data."""
+    from keras_fwi.data import get_preset
+    from keras_fwi.models import inversionnet
+
+    preset = get_preset("flatvel-a")
+    survey = Survey.openfwi(boundary=12)
+    (tmp_path / "survey.json").write_text(json.dumps(survey.to_dict()))
+    model = inversionnet(widths=(2, 2, 2, 2, 2))
+    model.save(tmp_path / "net.keras")
+    seismic = np.random.default_rng(0).normal(0, 5, (1, 5, 1000, 70)).astype(np.float32)
+    truth = np.full((1, 1, 70, 70), 3000.0, np.float32)
+    np.save(tmp_path / "seismic.npy", seismic)
+    np.save(tmp_path / "truth.npy", truth)
+    assert main(["refine", str(tmp_path / "seismic.npy"), "--model", str(tmp_path / "net.keras"), "--survey",
+                 str(tmp_path / "survey.json"), "--labels", str(tmp_path / "truth.npy"), "--iterations", "1",
+                 "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    # OpenFWI's normalisation written out: log1p compression, then [data_min, data_max] -> [-1, 1].
+    squash = lambda x: np.sign(x) * np.log1p(np.abs(x))  # noqa: E731
+    low, high = squash(preset.data_min), squash(preset.data_max)
+    normalised = (squash(seismic) - low) / (high - low) * 2 - 1
+    output = model.predict(normalised, verbose=0)[:, 0]
+    expected = (output + 1) / 2 * (preset.label_max - preset.label_min) + preset.label_min
+    expected = np.clip(expected, preset.label_min, preset.label_max)
+    summary = json.loads((tmp_path / "out" / "refine.json").read_text())["summary"]
+    assert summary["mae_before"] == pytest.approx(float(np.abs(expected - 3000.0).mean()), rel=1e-3)
