@@ -77,3 +77,11 @@ def test_cli_choices_list_every_family():
 def test_bad_arguments_are_one_clear_error(kwargs, message):
     with pytest.raises(ValueError, match=message):
         velocity_model(**kwargs)
+
+
+@pytest.mark.parametrize("family", ["flatvel-a", "curvevel-b", "salt"])
+def test_shallow_models_are_drawn_without_hanging(family):
+    """A 12-cell-deep model leaves little room for 6 layers: the draw must still end, layered."""
+    maps = np.stack([velocity_model(family, index, seed=3, shape=(12, 20)) for index in range(30)])
+    assert maps.shape == (30, 12, 20) and np.isfinite(maps).all()
+    assert all(len(np.unique(m)) >= 2 for m in maps)

@@ -52,10 +52,16 @@ def _layer_velocities(rng, layers: int, increasing: bool, v_min=V_MIN, v_max=V_M
 def _flat_interfaces(rng, layers: int, nz: int, nx: int) -> np.ndarray:
     """Depths (cells) of ``layers - 1`` interfaces, each constant across x: shape (layers - 1, nx)."""
     min_gap = max(2, nz // (3 * layers))
-    while True:
+    if layers * min_gap > nz:
+        raise ValueError(f"a model {nz} cells deep cannot hold {layers} layers at least {min_gap} cells thick; "
+                         "use a deeper model (nz)")
+    for _ in range(1000):  # rejection sampling; the draws of every feasible case so far end in a few tries
         depths = np.sort(rng.uniform(min_gap, nz - min_gap, layers - 1))
         if layers == 2 or np.min(np.diff(depths)) >= min_gap:
-            return np.repeat(depths[:, None], nx, axis=1)
+            break
+    else:  # a tight fit that random draws rarely meet: evenly spaced interfaces
+        depths = np.linspace(min_gap, nz - min_gap, layers + 1)[1:-1] if layers > 2 else depths
+    return np.repeat(depths[:, None], nx, axis=1)
 
 
 def _curvature(rng, nz: int, nx: int) -> np.ndarray:
