@@ -3,7 +3,7 @@
 An experiment is a YAML file with the sections of ``ExperimentConfig``. Unknown or mistyped keys
 fail with the key's dotted name and the valid keys; ``overrides`` ("training.epochs=3") change any
 key from the command line, their values parsed as YAML. Presets ship with the package
-(``keras_fwi/configs/experiments``) and are loaded by name.
+(``configs/experiments``, installed as ``keras_fwi.configs``) and are loaded by name.
 
 >>> config = load_config("quickstart", overrides=["training.epochs=2"])
 >>> config.training.epochs
@@ -165,7 +165,7 @@ def _convert(hint, value, key: str):
 
 def experiment_names() -> tuple[str, ...]:
     """Names of the experiment presets shipped with keras_fwi."""
-    folder = resources.files("keras_fwi") / "configs" / "experiments"
+    folder = resources.files("keras_fwi.configs") / "experiments"
     return tuple(sorted(item.name[:-5] for item in folder.iterdir() if item.name.endswith(".yaml")))
 
 
@@ -176,7 +176,7 @@ def _read_yaml(source: str | Path) -> dict:
             raise FileNotFoundError(f"config file {path} does not exist; presets are: {', '.join(experiment_names())}")
         text = path.read_text(encoding="utf-8")
     elif str(source) in experiment_names():
-        text = (resources.files("keras_fwi") / "configs" / "experiments" / f"{source}.yaml").read_text(encoding="utf-8")
+        text = (resources.files("keras_fwi.configs") / "experiments" / f"{source}.yaml").read_text(encoding="utf-8")
     else:
         raise ValueError(f"unknown experiment {str(source)!r}: give a YAML file or one of {', '.join(experiment_names())}")
     try:

@@ -1,6 +1,6 @@
 """Dataset presets: the published constants of OpenFWI and FCNVMB, loaded by name from package YAML.
 
-The constants are data (``keras_fwi/configs/datasets/*.yaml``), not code, and this module imports
+The constants are data (``configs/datasets/*.yaml``, installed as ``keras_fwi.configs``), not code, and this module imports
 neither TensorFlow nor Keras, so TensorFlow-free tools (the ONNX runtime) can share them.
 
 >>> preset = get_preset("flatvel-a")
@@ -143,7 +143,7 @@ def preset_from_dict(values: dict) -> DatasetPreset:
 @functools.cache
 def _all_presets() -> dict[str, DatasetPreset]:
     presets: dict[str, DatasetPreset] = {}
-    folder = resources.files("keras_fwi").joinpath("configs", "datasets")
+    folder = resources.files("keras_fwi.configs").joinpath("datasets")
     for file_name in _PRESET_FILES:
         document = yaml.safe_load(folder.joinpath(file_name).read_text(encoding="utf-8"))
         for name, entry in document["presets"].items():
