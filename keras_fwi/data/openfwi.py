@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from keras_fwi._validation import one_of, positive_int
 from keras_fwi.data import checks, tf_transforms
+from keras_fwi.data.epochs import run_batches
 from keras_fwi.data.presets import DatasetPreset, get_preset
 from keras_fwi.data.sources import FilePair, resolve_sources
 from keras_fwi.data.transforms import seismic_bounds
@@ -141,7 +142,7 @@ def openfwi_dataset(source, *, dataset: str | DatasetPreset, batch_size: int = 3
                     normalize: bool | None = None, num_shards: int = 1, shard_index: int = 0,
                     input_context: tf.distribute.InputContext | None = None, check_values: str = "scan",
                     data_format: str = "channels_first", num_parallel_calls: int = tf.data.AUTOTUNE,
-                    prefetch: int = tf.data.AUTOTUNE) -> tf.data.Dataset:
+                    prefetch: int = tf.data.AUTOTUNE, epochs: tuple[int, int] | None = None) -> tf.data.Dataset:
     """Stream OpenFWI-format ``.npy`` files as batches of normalised ``(seismic, velocity)``.
 
     Args:
@@ -182,6 +183,10 @@ def openfwi_dataset(source, *, dataset: str | DatasetPreset, batch_size: int = 3
             the model's ``data_format``.
         num_parallel_calls: parallel batch reads. Default ``tf.data.AUTOTUNE``.
         prefetch: batches to prefetch. Default ``tf.data.AUTOTUNE``.
+        epochs: ``(first, stop)``: one pipeline for epochs ``first … stop - 1`` of a training run, one
+            after another, epoch ``e`` shuffled and flipped by a NumPy generator seeded by ``(seed, e)``
+            (``keras_fwi.data.epochs``), so a resumed run sees the same order. Needs an int ``seed``;
+            not with ``cache``. Default None: one epoch, re-shuffled on each iteration.
 
     Returns:
         A ``tf.data.Dataset`` of ``(seismic, velocity)`` float32 batches, seismic
@@ -211,6 +216,8 @@ def openfwi_dataset(source, *, dataset: str | DatasetPreset, batch_size: int = 3
     normalize = preset.normalize if normalize is None else bool(normalize)
     if horizontal_flip:
         _check_flip_geometry(preset)
+    if epochs is not None and (cache or isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ValueError(f"epochs={epochs!r} needs an int seed and cache=False (got seed={seed!r}, cache={cache})")
     if input_context is not None:
         num_shards, shard_index = input_context.num_input_pipelines, input_context.input_pipeline_id
     num_shards = positive_int("num_shards", num_shards)
@@ -252,11 +259,16 @@ def openfwi_dataset(source, *, dataset: str | DatasetPreset, batch_size: int = 3
         else:
             batches = elements.batch(batch_size, drop_remainder=drop_remainder)
     else:
-        if shuffle:
-            indices = indices.shuffle(total, seed=seed, reshuffle_each_iteration=True)
-        if horizontal_flip:
-            indices = tf.data.Dataset.zip((indices, flips)).map(lambda fs, flag: (*fs, flag))
-        batches = indices.batch(batch_size, drop_remainder=drop_remainder)
+        if epochs is not None:
+            batches = run_batches(total, seed, epochs, batch_size, shuffle, horizontal_flip, drop_remainder).map(
+                lambda at, flags: (tf.gather(files, at), tf.gather(samples, at),
+                                   *((flags,) if horizontal_flip else ())))
+        else:
+            if shuffle:
+                indices = indices.shuffle(total, seed=seed, reshuffle_each_iteration=True)
+            if horizontal_flip:
+                indices = tf.data.Dataset.zip((indices, flips)).map(lambda fs, flag: (*fs, flag))
+            batches = indices.batch(batch_size, drop_remainder=drop_remainder)
 
         def read_batch(file_ids, sample_ids, flags=None):
             tensors = read(file_ids, sample_ids)
@@ -270,6 +282,8 @@ def openfwi_dataset(source, *, dataset: str | DatasetPreset, batch_size: int = 3
     if not labelled:
         batches = batches.map(lambda seismic: seismic)
     n_batches = total // batch_size if drop_remainder else -(-total // batch_size)
+    if epochs is not None:
+        n_batches *= max(0, epochs[1] - epochs[0])
     batches = batches.apply(tf.data.experimental.assert_cardinality(n_batches))
 
     options = tf.data.Options()

@@ -17,7 +17,7 @@ import numpy as np
 
 from keras_fwi.io_utils import atomic_output
 
-__all__ = ["AtomicModelCheckpoint", "NaNGuard", "ResumableBackup", "RunProgressBar", "recompute_batch_norm"]
+__all__ = ["AtomicModelCheckpoint", "NaNGuard", "ResumableBackup", "recompute_batch_norm"]
 
 
 def _write_json_atomically(path: Path, payload: dict) -> None:
@@ -29,8 +29,8 @@ class ResumableBackup(keras.callbacks.Callback):
     """Save the full training state at each epoch end; ``restore`` it before training resumes.
 
     Modelled on ``keras.callbacks.BackupAndRestore`` (epoch-level backups of weights and optimizer),
-    with atomic writes and a restore the trainer calls itself, because the trainer runs one ``fit``
-    per epoch with a data order that depends only on the seed and the epoch.
+    with atomic writes and a restore the trainer calls itself before its one ``fit`` (whose data
+    order depends only on the seed and the epoch, so the resumed epochs see the same batches).
 
     Args:
         backup_dir: folder for ``state.json`` and ``epoch-NNNN.weights.h5``; kept after training
@@ -42,6 +42,12 @@ class ResumableBackup(keras.callbacks.Callback):
     def __init__(self, backup_dir):
         super().__init__()
         self.backup_dir = Path(backup_dir)
+
+    @classmethod
+    def epochs_done(cls, backup_dir) -> int:
+        """The epochs the last committed backup in ``backup_dir`` holds (0 if none)."""
+        state_path = Path(backup_dir) / cls.STATE
+        return int(json.loads(state_path.read_text())["epoch"]) if state_path.is_file() else 0
 
     @classmethod
     def restore(cls, model: keras.Model, backup_dir) -> int:
@@ -96,19 +102,6 @@ class AtomicModelCheckpoint(keras.callbacks.Callback):
                 self.model.save(tmp)
             _write_json_atomically(self.directory / "best.json",
                                    {"epoch": epoch + 1, "monitor": self.monitor, "value": float(value)})
-
-
-class RunProgressBar(keras.callbacks.ProgbarLogger):
-    """Keras' progress bar, counting epochs out of the whole run ("Epoch 4/12") when each ``fit``
-    call trains a single epoch."""
-
-    def __init__(self, total_epochs: int):
-        super().__init__()
-        self.total_epochs = total_epochs
-
-    def set_params(self, params):
-        super().set_params(params)
-        self.epochs = self.total_epochs
 
 
 class NaNGuard(keras.callbacks.Callback):

@@ -207,12 +207,18 @@ def _train(config, strategy, run_dir, resume, init_from, freeze, verbose, progre
     preset = get_preset(config.data.dataset)
     replicas = strategy.num_replicas_in_sync
     global_batch = training.batch_size * replicas  # batch_size is per replica, as in OpenFWI's DDP script
-    train_for_epoch, val_ds, sources = experiment_datasets(config.data, global_batch, training.seed,
-                                                           progress=verbose != 0)
+    train_pipeline, val_ds, sources = experiment_datasets(config.data, global_batch, training.seed,
+                                                          progress=verbose != 0)
     with atomic_output(run_dir / "data.json", overwrite=True) as tmp:
         tmp.write_text(json.dumps(sources, indent=2))
-    in_order = train_for_epoch(None)  # validates every file once, up front
-    steps_per_epoch = int(in_order.cardinality())
+    done = fwi_callbacks.ResumableBackup.epochs_done(run_dir / "backup")
+    # One pipeline for every remaining epoch (built first, it checks every file once, up front): a
+    # pipeline per epoch kept each old one's reader and memory maps alive, RSS grew every epoch.
+    run_batches = train_pipeline((done, training.epochs)) if done < training.epochs else None
+    if run_batches is not None:
+        steps_per_epoch = int(run_batches.cardinality()) // (training.epochs - done)
+    else:
+        steps_per_epoch = int(train_pipeline(None).cardinality())
 
     with strategy.scope():
         model = build_model(config)
@@ -236,23 +242,19 @@ def _train(config, strategy, run_dir, resume, init_from, freeze, verbose, progre
     callbacks = [fwi_callbacks.ResumableBackup(run_dir / "backup"), guard,
                  fwi_callbacks.AtomicModelCheckpoint(run_dir / "checkpoints"),
                  keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
-                 keras.callbacks.TensorBoard(str(run_dir / "logs")), fwi_callbacks.RunProgressBar(training.epochs)]
+                 keras.callbacks.TensorBoard(str(run_dir / "logs"))]
     started = time.perf_counter()
-    # One fit per epoch, each on a pipeline seeded by (seed, epoch): the data order of every epoch is
-    # then the same whether the run was interrupted or not.
-    for epoch in range(done, training.epochs):
-        model.fit(train_for_epoch(epoch), validation_data=val_ds, initial_epoch=epoch, epochs=epoch + 1,
-                  callbacks=callbacks, verbose=verbose, shuffle=False)
-        if guard.message:
-            break
-        if config.optimizer.use_ema and epoch + 1 < training.epochs:
-            # fit ends by swapping the averaged weights in; go on from the raw ones backed up at epoch end.
-            fwi_callbacks.ResumableBackup.restore(model, run_dir / "backup")
-    if config.optimizer.use_ema and done >= training.epochs:
+    if run_batches is not None:
+        # One fit over one pipeline: Keras keeps the iterator across epochs when steps_per_epoch is given.
+        model.fit(run_batches, validation_data=val_ds, initial_epoch=done, epochs=training.epochs,
+                  steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose, shuffle=False)
+    elif config.optimizer.use_ema:
         model.optimizer.finalize_variable_values(model.trainable_weights)  # a finished run, restored raw
+    del run_batches
     if guard.message:
         raise TrainingDiverged(guard.message)
 
+    in_order = train_pipeline(None)
     if training.recompute_batch_norm:
         batches = fwi_callbacks.recompute_batch_norm(model, in_order)
         progress(f"re-estimated BatchNorm statistics over {batches} training batches")
