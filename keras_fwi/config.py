@@ -91,6 +91,12 @@ class TrainingConfig:
     flip_tta: bool = False  # average with the prediction on mirrored input when evaluating
     figure_samples: int = 4
 
+    def __post_init__(self):
+        for key in ("epochs", "batch_size"):
+            value = getattr(self, key)
+            if isinstance(value, int) and value <= 0:
+                raise ValueError(f"config key training.{key} must be a positive int, got {value}")
+
 
 @dataclasses.dataclass(frozen=True)
 class ExperimentConfig:

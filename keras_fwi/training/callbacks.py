@@ -17,7 +17,8 @@ import numpy as np
 
 from keras_fwi.io_utils import atomic_output
 
-__all__ = ["AtomicModelCheckpoint", "NaNGuard", "ResumableBackup", "recompute_batch_norm"]
+__all__ = ["AtomicModelCheckpoint", "NaNGuard", "ResumableBackup", "non_finite_state",
+           "recompute_batch_norm"]
 
 
 def _write_json_atomically(path: Path, payload: dict) -> None:
@@ -42,12 +43,19 @@ class ResumableBackup(keras.callbacks.Callback):
     def __init__(self, backup_dir):
         super().__init__()
         self.backup_dir = Path(backup_dir)
+        self.refused = None  # why the last epoch's state was not backed up, if it was not
 
     @classmethod
     def epochs_done(cls, backup_dir) -> int:
         """The epochs the last committed backup in ``backup_dir`` holds (0 if none)."""
         state_path = Path(backup_dir) / cls.STATE
         return int(json.loads(state_path.read_text())["epoch"]) if state_path.is_file() else 0
+
+    @classmethod
+    def iterations_done(cls, backup_dir) -> int:
+        """Optimizer iterations of the last committed backup (0 if none)."""
+        state_path = Path(backup_dir) / cls.STATE
+        return int(json.loads(state_path.read_text()).get("iterations", 0)) if state_path.is_file() else 0
 
     @classmethod
     def restore(cls, model: keras.Model, backup_dir) -> int:
@@ -62,14 +70,30 @@ class ResumableBackup(keras.callbacks.Callback):
         return int(state["epoch"])
 
     def on_epoch_end(self, epoch, logs=None):
+        bad = non_finite_state(self.model)
+        if bad:  # never commit a poisoned state: the last finite epoch stays the restore point
+            self.refused = (f"after epoch {epoch + 1} {len(bad)} weight or optimizer arrays are not finite "
+                            f"(first: {', '.join(bad[:3])}); that state was not backed up")
+            self.model.stop_training = True
+            return
         self.backup_dir.mkdir(parents=True, exist_ok=True)
         weights = f"epoch-{epoch + 1:04d}.weights.h5"
         with atomic_output(self.backup_dir / weights, overwrite=True) as tmp:
             self.model.save_weights(tmp)
-        _write_json_atomically(self.backup_dir / self.STATE, {"epoch": epoch + 1, "weights": weights})
+        _write_json_atomically(self.backup_dir / self.STATE, {"epoch": epoch + 1, "weights": weights,
+                                                              "iterations": int(self.model.optimizer.iterations)})
         for old in self.backup_dir.glob("epoch-*.weights.h5"):
             if old.name != weights:
                 old.unlink()
+
+
+def non_finite_state(model: keras.Model) -> list[str]:
+    """Paths of the model's weights and optimizer variables that hold NaN or Inf (empty if all finite)."""
+    variables = list(model.weights)
+    if model.optimizer is not None:
+        variables += list(model.optimizer.variables)
+    return [variable.path for variable in variables
+            if variable.dtype.startswith("float") and not np.isfinite(keras.ops.convert_to_numpy(variable)).all()]
 
 
 class AtomicModelCheckpoint(keras.callbacks.Callback):
@@ -93,6 +117,8 @@ class AtomicModelCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
+        if non_finite_state(self.model):
+            return  # ResumableBackup stops the run; keep the last finite checkpoints
         self.directory.mkdir(parents=True, exist_ok=True)
         with atomic_output(self.directory / "last.keras", overwrite=True) as tmp:
             self.model.save(tmp)
