@@ -34,22 +34,14 @@ def _sources(args) -> tuple[Path, str, str]:
         if not (args.data and args.dataset):
             raise ValueError("--checkpoint needs --data (labelled OpenFWI files) and --dataset (preset name)")
         return Path(args.checkpoint), args.data, args.dataset
-    import yaml
+    from keras_fwi.run_directory import RunDirectory
 
-    from keras_fwi.config import ExperimentConfig
-    from keras_fwi.training.datasets import generated_splits
-
-    run_dir = Path(args.run_dir)
-    if not (run_dir / "config.yaml").is_file():
-        raise FileNotFoundError(f"{run_dir} is not a keras_fwi run directory (no config.yaml)")
-    config = ExperimentConfig.from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()))
-    used = run_dir / "data.json"
-    data = args.data or (json.loads(used.read_text())["val"] if used.is_file() else config.data.val)
-    if data is None and config.data.generate is not None:
-        data = str(generated_splits(config.data.generate)[1])
+    run = RunDirectory(args.run_dir)
+    config = run.config()
+    data = args.data or run.validation_source(generate=True)
     if data is None:
-        raise ValueError(f"the run in {run_dir} has no validation data; pass --data")
-    return run_dir / "model.keras", data, args.dataset or config.data.dataset
+        raise ValueError(f"the run in {run.path} has no validation data; pass --data")
+    return run.model_path, data, args.dataset or config.data.dataset
 
 
 def run(args: argparse.Namespace) -> int:
