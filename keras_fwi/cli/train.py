@@ -19,8 +19,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--run-dir", help="run directory (default: runs/<experiment>, numbered if taken)")
     parser.add_argument("--epochs", type=int, help="override training.epochs")
     parser.add_argument("--batch-size", type=int, help="override training.batch_size (per replica)")
-    parser.add_argument("--precision", choices=("float32", "mixed_float16", "mixed_bfloat16"),
-                        help="override training.precision")
+    parser.add_argument("--precision", choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"),
+                        help="override training.precision; auto: bf16 in graph mode on CPUs with AVX-512-BF16/AMX, "
+                             "float32 with XLA elsewhere")
     parser.add_argument("--strategy", choices=("default", "mirrored", "multi-worker"),
                         help="override training.strategy (tf.distribute)")
     parser.add_argument("--resume", action="store_true",

@@ -28,11 +28,12 @@ from keras_fwi.training.datasets import experiment_datasets
 from keras_fwi.training.evaluation import evaluate_model, mean_map_baseline, preset_metrics
 from keras_fwi.training.figures import plot_velocity_comparison
 from keras_fwi.training.losses import L1L2Loss
+from keras_fwi.training.precision import resolve_precision
 from keras_fwi.training.schedules import WarmupMultiStep
 
 __all__ = ["PRECISIONS", "STRATEGIES", "TrainingDiverged", "TrainResult", "build_model", "train"]
 
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("default", "mirrored", "multi-worker")
 # Layer-name patterns of each architecture's named parts, for --freeze.
 PARTS = {
@@ -296,19 +297,25 @@ def train(config: ExperimentConfig | None, run_dir, *, resume: bool = False, ini
     """
     run = RunDirectory(run_dir)
     config, start = open_run(run, config, resume, init_from, freeze)
-    training = config.training
+    saved, training = config, config.training
     if training.precision not in PRECISIONS:
         raise ValueError(f"training.precision must be one of {', '.join(PRECISIONS)}, got {training.precision!r}")
     strategy = _strategy(training.strategy)
+    precision, jit_compile, reason = resolve_precision(training.precision, training.jit_compile)
+    if training.precision == "auto":
+        progress(reason)
+    # What runs: "auto" resolved for this machine; config.yaml keeps "auto" (a resume elsewhere re-resolves).
+    config = dataclasses.replace(config, training=dataclasses.replace(training, precision=precision,
+                                                                      jit_compile=jit_compile))
     keras.utils.set_random_seed(training.seed)
     previous_policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(training.precision)
+    keras.config.set_dtype_policy(precision)
     try:
         done = run.epochs_done()
         data = prepare_data(config, strategy.num_replicas_in_sync, done, verbose)
         model, done = prepare_model(config, strategy, start, run, data.steps_per_epoch, progress)
         # Only now, with data and model ready, is the run directory written: a failed start leaves none.
-        run.write_start(config, start["init_from"], start["freeze"])
+        run.write_start(saved, start["init_from"], start["freeze"])
         run.write_sources(data.sources)
         if resume:
             progress(f"resuming {run.path} after epoch {done} of {training.epochs}")
