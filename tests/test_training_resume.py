@@ -150,3 +150,13 @@ def test_ctrl_c_ends_with_one_line_and_the_same_command_plus_resume_continues(ti
     resumed = subprocess.run(command + ["--resume"], capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resumed after epoch" in resumed.stdout and RunDirectory(run).epochs_done() == 3
+
+
+def test_a_resume_with_another_batch_size_keeps_milestones_at_their_epochs(tiny):
+    config = load_config(tiny, ["optimizer.milestones=[3]", "optimizer.gamma=0.5", "optimizer.learning_rate=1e-3"])
+    # Two epochs of 20 steps were done (40 iterations); the new batch size gives 10 steps per epoch, so
+    # epoch 3 now starts at iteration 40 + 10 = 50.
+    schedule = trainer._optimizer(config, steps_per_epoch=10, replicas=1, resumed=(2, 40))._learning_rate  # the schedule itself
+    assert float(schedule(49)) == pytest.approx(1e-3) and float(schedule(50)) == pytest.approx(5e-4)
+    fresh = trainer._optimizer(config, steps_per_epoch=10, replicas=1)._learning_rate
+    assert float(fresh(29)) == pytest.approx(1e-3) and float(fresh(30)) == pytest.approx(5e-4)
