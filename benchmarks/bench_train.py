@@ -209,7 +209,7 @@ def main(argv=None) -> None:
             print(f"round {round_index + 1} {runner.name:12s} {rates[runner.name][-1]:6.2f} samples/s "
                   f"{cpu_rates[runner.name][-1]:6.2f} samples/CPU-s (loss {loss:.4f}, load {load_average()})")
 
-    print(f"\nmedians over rounds; ratios are per round against PyTorch, then the median")
+    print("\nmedians over rounds; ratios are per round against PyTorch, then the median")
     print(f"{'variant':12s} {'samples/s':>10s} {'x PyTorch':>10s} {'samples/CPU-s':>14s} {'x PyTorch':>10s}")
     for name in rates:
         ratio = statistics.median(v / t for v, t in zip(rates[name], rates[TorchRunner.name]))

@@ -15,8 +15,6 @@ Imports TensorFlow and tf2onnx inside the functions only.
 
 from __future__ import annotations
 
-import json
-
 import os
 from pathlib import Path
 
@@ -80,17 +78,15 @@ def run_dir_data(run_dir: Path, samples: int = 4) -> tuple[str | None, "np.ndarr
     ``data.val``, when that is on disk, for the parity check: raw amplitudes, read (and for FCNVMB
     ``.mat`` files decimated) as training reads them.
     """
-    config_path = run_dir / "config.yaml"
-    if not config_path.is_file():
-        return None, None
-    from keras_fwi.config import load_config
     from keras_fwi.data.checks import open_npy
     from keras_fwi.data.presets import get_preset
     from keras_fwi.data.sources import resolve_sources
+    from keras_fwi.run_directory import RunDirectory
 
-    data = load_config(config_path).data
-    recorded = run_dir / "data.json"
-    val = json.loads(recorded.read_text()).get("val") if recorded.is_file() else data.val
+    run = RunDirectory(run_dir)
+    if not run.holds_run():
+        return None, None
+    data, val = run.config().data, run.validation_source()
     if not val:
         return data.dataset, None
     try:

@@ -85,7 +85,7 @@ class LossConfig:
 class TrainingConfig:
     epochs: int = 120
     batch_size: int = 256
-    precision: str = "float32"  # float32 | mixed_float16 | mixed_bfloat16
+    precision: str = "float32"  # auto | float32 | mixed_float16 | mixed_bfloat16
     strategy: str = "default"  # default | mirrored | multi-worker
     seed: int = 0
     jit_compile: bool = True
@@ -93,6 +93,12 @@ class TrainingConfig:
     recompute_batch_norm: bool = True  # re-estimate BatchNorm statistics after training
     flip_tta: bool = False  # average with the prediction on mirrored input when evaluating
     figure_samples: int = 4
+
+    def __post_init__(self):
+        for key in ("epochs", "batch_size"):
+            value = getattr(self, key)
+            if isinstance(value, int) and value <= 0:
+                raise ValueError(f"config key training.{key} must be a positive int, got {value}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import subprocess
-import sys
 import zipfile
 
 import keras

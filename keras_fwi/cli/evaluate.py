@@ -49,22 +49,14 @@ def _sources(args):
             raise ValueError(f"model {checkpoint} records no dataset preset (saved by plain model.save?): pass "
                              "--dataset NAME, or record it with keras_fwi.artefacts.attach_preset")
         return checkpoint, args.data, preset
-    import yaml
+    from keras_fwi.run_directory import RunDirectory
 
-    from keras_fwi.config import ExperimentConfig
-    from keras_fwi.training.datasets import generated_splits
-
-    run_dir = Path(args.run_dir)
-    if not (run_dir / "config.yaml").is_file():
-        raise FileNotFoundError(f"{run_dir} is not a keras_fwi run directory (no config.yaml)")
-    config = ExperimentConfig.from_dict(yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")))
-    used = run_dir / "data.json"
-    data = args.data or (json.loads(used.read_text())["val"] if used.is_file() else config.data.val)
-    if data is None and config.data.generate is not None:
-        data = str(generated_splits(config.data.generate)[1])
+    run = RunDirectory(args.run_dir)
+    run.config()  # refuses a folder that holds no run, naming it
+    data = args.data or run.validation_source(generate=True)
     if data is None:
-        raise ValueError(f"the run in {run_dir} has no validation data; pass --data")
-    return run_dir / "model.keras", data, resolve_preset(read_preset(run_dir), args.dataset, f"run directory {run_dir}")
+        raise ValueError(f"the run in {run.path} has no validation data; pass --data")
+    return run.model_path, data, resolve_preset(read_preset(run.path), args.dataset, f"run directory {run.path}")
 
 
 def run(args: argparse.Namespace) -> int:

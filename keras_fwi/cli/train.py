@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -12,17 +13,21 @@ def add_parser(subparsers) -> None:
         description="Train an experiment into a run directory: checkpoints, TensorBoard logs, history, "
                     "held-out metrics and a figure. With no arguments, simulates a small FlatVel-A-like "
                     "dataset (cached) and trains InversionNet for a few minutes.")
-    parser.add_argument("--config", default="quickstart",
-                        help="experiment preset name or YAML file (default: quickstart)")
+    parser.add_argument("--config", default=None,
+                        help="experiment preset name or YAML file (default: quickstart; with --resume: the "
+                             "run's own)")
     parser.add_argument("--run-dir", help="run directory (default: runs/<experiment>, numbered if taken)")
     parser.add_argument("--epochs", type=int, help="override training.epochs")
     parser.add_argument("--batch-size", type=int, help="override training.batch_size (per replica)")
-    parser.add_argument("--precision", choices=("float32", "mixed_float16", "mixed_bfloat16"),
-                        help="override training.precision")
+    parser.add_argument("--precision", choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"),
+                        help="override training.precision; auto: bf16 in graph mode on CPUs with AVX-512-BF16/AMX, "
+                             "float32 with XLA elsewhere")
     parser.add_argument("--strategy", choices=("default", "mirrored", "multi-worker"),
                         help="override training.strategy (tf.distribute)")
     parser.add_argument("--resume", action="store_true",
-                        help="continue the run in --run-dir exactly after its last complete epoch")
+                        help="continue the run (--run-dir, or the latest run of the same command) exactly after "
+                             "its last complete epoch; other options must match it, except --epochs, --batch-size "
+                             "and --set optimizer.learning_rate")
     parser.add_argument("--init-from", metavar="CKPT",
                         help=".keras model or PyTorch checkpoint to start from (transfer learning)")
     parser.add_argument("--freeze", action="append", default=[], metavar="PART",
@@ -33,30 +38,41 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def _default_run_dir(name: str) -> Path:
-    candidate, number = Path("runs") / name, 1
+def _default_run_dir(name: str, resume: bool = False) -> Path:
+    """runs/<name>, numbered (runs/<name>-2 …) if taken; with ``resume``, the latest one taken."""
+    candidate, number, latest = Path("runs") / name, 1, None
     while candidate.exists() and any(candidate.iterdir()):
+        latest = candidate
         number += 1
         candidate = Path("runs") / f"{name}-{number}"
-    return candidate
+    return (latest or candidate) if resume else candidate
+
+
+def _config(args, overrides):
+    """The requested experiment; None for a plain --resume (the run's own). With --resume and only
+    overrides, the run's saved configuration with them applied."""
+    from keras_fwi.config import load_config
+
+    if args.resume and args.config is None:
+        if not args.run_dir:
+            raise ValueError("--resume needs --run-dir, or the --config of the command that started the run")
+        saved = Path(args.run_dir) / "config.yaml"
+        return load_config(saved, overrides) if overrides and saved.is_file() else None
+    return load_config(args.config or "quickstart", overrides)
 
 
 def run(args: argparse.Namespace) -> int:
-    from keras_fwi.config import load_config
-
     flags = {"training.epochs": args.epochs, "training.batch_size": args.batch_size,
              "training.precision": args.precision, "training.strategy": args.strategy}
     overrides = list(args.overrides) + [f"{key}={value}" for key, value in flags.items() if value is not None]
-    if args.resume:
-        if not args.run_dir:
-            raise ValueError("--resume needs --run-dir: the run to continue")
-        if overrides or args.init_from or args.freeze:
-            raise ValueError("--resume continues a run with its own saved config; drop the other options")
-    config = load_config(args.config, overrides)
-    run_dir = Path(args.run_dir) if args.run_dir else _default_run_dir(config.name)
+    config = _config(args, overrides)
+    run_dir = Path(args.run_dir) if args.run_dir else _default_run_dir(config.name, args.resume)
     saved = run_dir / "config.yaml"
-    precision = (load_config(saved) if args.resume and saved.is_file() else config).training.precision
-    print(f"device: {getattr(args, 'device', 'TensorFlow default')}, precision {precision}")
+    from keras_fwi.config import load_config
+
+    shown = config if config is not None else (load_config(saved) if saved.is_file() else None)
+    if shown is not None:
+        print(f"device: {getattr(args, 'device', 'TensorFlow default')}, precision {shown.training.precision}")
 
     from keras_fwi.training.trainer import TrainingDiverged, train
 
@@ -65,6 +81,10 @@ def run(args: argparse.Namespace) -> int:
                        verbose=0 if args.quiet else "auto")
     except TrainingDiverged as error:
         raise ValueError(str(error)) from None
+    except KeyboardInterrupt:
+        print(f"\nkeras_fwi train: interrupted; continue with: keras_fwi train --run-dir {run_dir} --resume",
+              file=sys.stderr)
+        return 130
     metrics = result.metrics
     print(f"run directory: {result.run_dir}")
     if result.resumed_from_epoch:
@@ -74,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _summary(metrics: dict) -> str:
-    lines = ["held-out metrics:"]
+    held_out = metrics.get("evaluated_on", "validation") == "validation"
+    lines = ["held-out metrics:" if held_out else "metrics on the TRAINING data (no data.val, not held out):"]
     for key, value in metrics.items():
         if isinstance(value, float):
             lines.append(f"  {key:<28} {value:.4f}")

@@ -17,6 +17,7 @@ import tensorflow as tf
 from keras_fwi._validation import one_of, positive_int
 from keras_fwi.data import checks, tf_transforms
 from keras_fwi.data.augment import Augmentation, augment_seismic
+from keras_fwi.data.epochs import run_batches
 from keras_fwi.data.presets import DatasetPreset, get_preset
 from keras_fwi.data.sources import FilePair, resolve_sources
 from keras_fwi.data.normalization import Normalization, apply_steps
@@ -136,13 +137,24 @@ def _flip(tensors: tuple, flags) -> tuple:
     return (seismic, *(tf.where(mask, tf.reverse(v, axis=[3]), v) for v in tensors[1:]))
 
 
+def _augment_seeds(seed, epochs, total: int, batch_size: int, drop_remainder: bool) -> tf.data.Dataset:
+    """One stateless seed pair per batch: (seed, the batch's number in the run), so a resumed run
+    draws what an uninterrupted one would have; random (not repeatable) without a seed."""
+    if seed is None:
+        return tf.data.Dataset.random(rerandomize_each_iteration=True).batch(2)
+    per_epoch = total // batch_size if drop_remainder else -(-total // batch_size)
+    first = epochs[0] * per_epoch if epochs is not None else 0
+    return tf.data.Dataset.counter(start=first).map(lambda number: tf.stack([tf.constant(seed, tf.int64), number]))
+
+
 def openfwi_dataset(source, *, dataset: str | DatasetPreset, batch_size: int = 32, shuffle: bool = True,
                     seed: int | None = None, labels: bool | None = None, sample_temporal: int = 1,
                     horizontal_flip: bool = False, cache: bool = False, drop_remainder: bool = False,
                     normalize: bool | None = None, num_shards: int = 1, shard_index: int = 0,
                     input_context: tf.distribute.InputContext | None = None, check_values: str = "scan",
                     data_format: str = "channels_first", num_parallel_calls: int = tf.data.AUTOTUNE,
-                    prefetch: int = tf.data.AUTOTUNE, augment: Augmentation | None = None) -> tf.data.Dataset:
+                    prefetch: int = tf.data.AUTOTUNE, epochs: tuple[int, int] | None = None,
+                    augment: Augmentation | None = None) -> tf.data.Dataset:
     """Stream OpenFWI-format ``.npy`` files as batches of normalised ``(seismic, velocity)``.
 
     Args:
@@ -183,6 +195,10 @@ def openfwi_dataset(source, *, dataset: str | DatasetPreset, batch_size: int = 3
             the model's ``data_format``.
         num_parallel_calls: parallel batch reads. Default ``tf.data.AUTOTUNE``.
         prefetch: batches to prefetch. Default ``tf.data.AUTOTUNE``.
+        epochs: ``(first, stop)``: one pipeline for epochs ``first … stop - 1`` of a training run, one
+            after another, epoch ``e`` shuffled and flipped by a NumPy generator seeded by ``(seed, e)``
+            (``keras_fwi.data.epochs``), so a resumed run sees the same order. Needs an int ``seed``;
+            not with ``cache``. Default None: one epoch, re-shuffled on each iteration.
 
     Returns:
         A ``tf.data.Dataset`` of ``(seismic, velocity)`` float32 batches, seismic
@@ -215,6 +231,8 @@ def openfwi_dataset(source, *, dataset: str | DatasetPreset, batch_size: int = 3
         raise ValueError("augment acts on raw amplitudes, which cache=True does not keep; use one or the other")
     if horizontal_flip:
         _check_flip_geometry(preset)
+    if epochs is not None and (cache or isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ValueError(f"epochs={epochs!r} needs an int seed and cache=False (got seed={seed!r}, cache={cache})")
     if input_context is not None:
         num_shards, shard_index = input_context.num_input_pipelines, input_context.input_pipeline_id
     num_shards = positive_int("num_shards", num_shards)
@@ -257,15 +275,19 @@ def openfwi_dataset(source, *, dataset: str | DatasetPreset, batch_size: int = 3
         else:
             batches = elements.batch(batch_size, drop_remainder=drop_remainder)
     else:
-        if shuffle:
-            indices = indices.shuffle(total, seed=seed, reshuffle_each_iteration=True)
-        if horizontal_flip:
-            indices = tf.data.Dataset.zip((indices, flips)).map(lambda fs, flag: (*fs, flag))
-        batches = indices.batch(batch_size, drop_remainder=drop_remainder)
-        if augment is not None:  # one stateless seed pair per batch, new every epoch
-            seeds = tf.data.Dataset.random(seed=None if seed is None else seed + 1,
-                                           rerandomize_each_iteration=True).batch(2)
-            batches = tf.data.Dataset.zip((batches, seeds)).map(lambda batch, pair: (*batch, pair))
+        if epochs is not None:
+            batches = run_batches(total, seed, epochs, batch_size, shuffle, horizontal_flip, drop_remainder).map(
+                lambda at, flags: (tf.gather(files, at), tf.gather(samples, at),
+                                   *((flags,) if horizontal_flip else ())))
+        else:
+            if shuffle:
+                indices = indices.shuffle(total, seed=seed, reshuffle_each_iteration=True)
+            if horizontal_flip:
+                indices = tf.data.Dataset.zip((indices, flips)).map(lambda fs, flag: (*fs, flag))
+            batches = indices.batch(batch_size, drop_remainder=drop_remainder)
+        if augment is not None:
+            batches = tf.data.Dataset.zip((batches, _augment_seeds(seed, epochs, total, batch_size, drop_remainder)))
+            batches = batches.map(lambda batch, pair: (*batch, pair))
 
         def read_batch(file_ids, sample_ids, *rest):
             flags = rest[0] if horizontal_flip else None
@@ -280,6 +302,8 @@ def openfwi_dataset(source, *, dataset: str | DatasetPreset, batch_size: int = 3
     if not labelled:
         batches = batches.map(lambda seismic: seismic)
     n_batches = total // batch_size if drop_remainder else -(-total // batch_size)
+    if epochs is not None:
+        n_batches *= max(0, epochs[1] - epochs[0])
     batches = batches.apply(tf.data.experimental.assert_cardinality(n_batches))
 
     options = tf.data.Options()

@@ -22,7 +22,8 @@ import numpy as np
 from keras_fwi.artefacts import save_model
 from keras_fwi.io_utils import atomic_output
 
-__all__ = ["AtomicModelCheckpoint", "NaNGuard", "ResumableBackup", "RunProgressBar", "recompute_batch_norm"]
+__all__ = ["AtomicModelCheckpoint", "NaNGuard", "ResumableBackup", "RunProgressBar", "non_finite_state",
+           "recompute_batch_norm"]
 
 
 def _write_json_atomically(path: Path, payload: dict) -> None:
@@ -34,8 +35,8 @@ class ResumableBackup(keras.callbacks.Callback):
     """Save the full training state at each epoch end; ``restore`` it before training resumes.
 
     Modelled on ``keras.callbacks.BackupAndRestore`` (epoch-level backups of weights and optimizer),
-    with atomic writes and a restore the trainer calls itself, because the trainer runs one ``fit``
-    per epoch with a data order that depends only on the seed and the epoch.
+    with atomic writes and a restore the trainer calls itself before its one ``fit`` (whose data
+    order depends only on the seed and the epoch, so the resumed epochs see the same batches).
 
     Args:
         backup_dir: folder for ``state.json`` and ``epoch-NNNN.weights.h5``; kept after training
@@ -47,6 +48,19 @@ class ResumableBackup(keras.callbacks.Callback):
     def __init__(self, backup_dir):
         super().__init__()
         self.backup_dir = Path(backup_dir)
+        self.refused = None  # why the last epoch's state was not backed up, if it was not
+
+    @classmethod
+    def epochs_done(cls, backup_dir) -> int:
+        """The epochs the last committed backup in ``backup_dir`` holds (0 if none)."""
+        state_path = Path(backup_dir) / cls.STATE
+        return int(json.loads(state_path.read_text())["epoch"]) if state_path.is_file() else 0
+
+    @classmethod
+    def iterations_done(cls, backup_dir) -> int:
+        """Optimizer iterations of the last committed backup (0 if none)."""
+        state_path = Path(backup_dir) / cls.STATE
+        return int(json.loads(state_path.read_text()).get("iterations", 0)) if state_path.is_file() else 0
 
     @classmethod
     def restore(cls, model: keras.Model, backup_dir) -> int:
@@ -61,14 +75,30 @@ class ResumableBackup(keras.callbacks.Callback):
         return int(state["epoch"])
 
     def on_epoch_end(self, epoch, logs=None):
+        bad = non_finite_state(self.model)
+        if bad:  # never commit a poisoned state: the last finite epoch stays the restore point
+            self.refused = (f"after epoch {epoch + 1} {len(bad)} weight or optimizer arrays are not finite "
+                            f"(first: {', '.join(bad[:3])}); that state was not backed up")
+            self.model.stop_training = True
+            return
         self.backup_dir.mkdir(parents=True, exist_ok=True)
         weights = f"epoch-{epoch + 1:04d}.weights.h5"
         with atomic_output(self.backup_dir / weights, overwrite=True) as tmp:
             self.model.save_weights(tmp)
-        _write_json_atomically(self.backup_dir / self.STATE, {"epoch": epoch + 1, "weights": weights})
+        _write_json_atomically(self.backup_dir / self.STATE, {"epoch": epoch + 1, "weights": weights,
+                                                              "iterations": int(self.model.optimizer.iterations)})
         for old in self.backup_dir.glob("epoch-*.weights.h5"):
             if old.name != weights:
                 old.unlink()
+
+
+def non_finite_state(model: keras.Model) -> list[str]:
+    """Paths of the model's weights and optimizer variables that hold NaN or Inf (empty if all finite)."""
+    variables = list(model.weights)
+    if model.optimizer is not None:
+        variables += list(model.optimizer.variables)
+    return [variable.path for variable in variables
+            if variable.dtype.startswith("float") and not np.isfinite(keras.ops.convert_to_numpy(variable)).all()]
 
 
 class AtomicModelCheckpoint(keras.callbacks.Callback):
@@ -94,6 +124,8 @@ class AtomicModelCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
+        if non_finite_state(self.model):
+            return  # ResumableBackup stops the run; keep the last finite checkpoints
         self.directory.mkdir(parents=True, exist_ok=True)
         save_model(self.model, self.directory / "last.keras", self.dataset, overwrite=True)
         value = logs.get(self.monitor)

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
 from pathlib import Path
 
-import numpy as np
-
 from keras_fwi.config import DataConfig, GenerateConfig
+from keras_fwi.data.epochs import epoch_seed
 
-__all__ = ["cache_folder", "epoch_seed", "experiment_datasets", "generated_splits", "preset_dataset"]
+__all__ = ["cache_folder", "epoch_seed", "experiment_datasets", "generated_splits", "preset_dataset"]  # epoch_seed: keras_fwi.data.epochs
 
 
 def cache_folder() -> Path:
@@ -60,16 +60,13 @@ def preset_dataset(source, dataset: str, batch_size: int, *, data_format: str = 
                 normalize=normalize)
 
 
-def epoch_seed(seed: int, epoch: int) -> int:
-    """Seed of one epoch's shuffle and flips: a function of (seed, epoch) only, so a resumed run
-    sees exactly the order an uninterrupted one would have seen."""
-    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
-
-
 def experiment_datasets(data: DataConfig, global_batch_size: int, seed: int, data_format: str = "channels_first",
                         input_context=None, progress: bool = True):
-    """``(train_for_epoch, validation, sources)``: a function epoch → training ``tf.data`` pipeline, the
-    validation pipeline, and ``{"train": ..., "val": ...}``, the split files or folders actually read.
+    """``(train_pipeline, validation, sources)``: a function ``(first, stop)`` → one training ``tf.data``
+    pipeline for epochs ``first … stop - 1`` (``None``: every sample once, in file order), the validation
+    pipeline (None without validation data), and ``{"train": ..., "val": ...}``, the split files or
+    folders actually read. Epoch ``e``'s order depends only on ``(seed, e)``: a resumed run sees the
+    order an uninterrupted run sees.
 
     ``data.train``/``data.val`` are OpenFWI split files or folders; without ``data.train`` the
     ``data.generate`` settings make (and cache) a dataset with the package's simulator. The first
@@ -92,27 +89,35 @@ def experiment_datasets(data: DataConfig, global_batch_size: int, seed: int, dat
             raise ValueError("data.flip, data.sample_temporal, data.noise_snr_db and data.trace_dropout apply to "
                              "OpenFWI-format data, not FCNVMB .mat files")
 
-        def read(source, shuffle, seed=None, check=None, flip=False):
-            return fcnvmb_dataset(source, dataset=data.dataset, batch_size=global_batch_size, shuffle=shuffle,
-                                  seed=seed, data_format=data_format)
+        def read(source, shuffle, epochs=None, check=None, flip=False):
+            def one(epoch_seed_=None):
+                return fcnvmb_dataset(source, dataset=data.dataset, batch_size=global_batch_size,
+                                      shuffle=shuffle, seed=epoch_seed_, data_format=data_format)
+            if epochs is None:
+                return one()
+            # fcnvmb_dataset has no multi-epoch mode: one small pipeline per epoch, chained (no memory maps).
+            pipelines = [one(epoch_seed(seed, epoch)) for epoch in range(*epochs)]
+            return functools.reduce(lambda a, b: a.concatenate(b), pipelines) if pipelines else one().take(0)
     else:
         augmentation = Augmentation(data.noise_snr_db, data.trace_dropout)  # checks the values up front
 
-        def read(source, shuffle, seed=None, check="scan", flip=False):
+        def read(source, shuffle, epochs=None, check="scan", flip=False):
             # Augment the shuffled training epochs only: never validation, nor the in-order pass.
             return openfwi_dataset(source, dataset=data.dataset, batch_size=global_batch_size, shuffle=shuffle,
-                                   seed=seed, horizontal_flip=flip, sample_temporal=data.sample_temporal,
-                                   check_values=check, input_context=input_context, data_format=data_format,
+                                   seed=seed, epochs=epochs, horizontal_flip=flip,
+                                   sample_temporal=data.sample_temporal, check_values=check,
+                                   input_context=input_context, data_format=data_format,
                                    augment=augmentation if shuffle else None)
     val_ds = read(val, shuffle=False) if val is not None else None
     scanned = []
 
-    def train_for_epoch(epoch: int | None):
-        """Epoch ``epoch``'s shuffled (and flipped) batches; ``None``: all samples in file order."""
+    def train_pipeline(epochs: tuple[int, int] | None):
+        """Batches of epochs ``epochs[0] … epochs[1] - 1``, shuffled (and flipped); ``None``: all samples once
+        in file order. The first pipeline made checks every value up front, later ones as they stream."""
         check = "stream" if scanned else "scan"
-        scanned.append(epoch)
-        if epoch is None:
+        scanned.append(epochs)
+        if epochs is None:
             return read(train, shuffle=False, check=check)
-        return read(train, shuffle=True, seed=epoch_seed(seed, epoch), check=check, flip=data.flip)
+        return read(train, shuffle=True, epochs=tuple(epochs), check=check, flip=data.flip)
 
-    return train_for_epoch, val_ds, {"train": str(train), "val": None if val is None else str(val)}
+    return train_pipeline, val_ds, {"train": str(train), "val": None if val is None else str(val)}

@@ -1,16 +1,9 @@
 """``train(config, run_dir)``: one experiment from data to checkpoints, metrics and figures.
 
-A run directory holds everything a run writes::
-
-    config.yaml            the experiment, as run (``--resume`` reads it back)
-    freeze.json            the parts kept fixed, if any (``--resume`` freezes them again)
-    data.json              the training and validation files read (generated ones included)
-    backup/                full training state after each epoch (exact resume)
-    checkpoints/           last.keras, best.keras (by validation loss), best.json
-    model.keras            the final model (BatchNorm statistics re-estimated)
-    history.csv, logs/     per-epoch history, TensorBoard
-    metrics.json           held-out metrics (normalised and m/s) and the mean-map baseline
-    predictions.png        ground truth, prediction and difference for a few held-out samples
+``train`` runs five named steps: ``open_run`` (new, reused or resumed run directory), ``prepare_data``
+(one pipeline for every remaining epoch), ``prepare_model`` (build, initialise, freeze, compile,
+restore), ``fit_epochs`` (the loop and its callbacks) and ``finish`` (BatchNorm statistics, model,
+metrics, figure). What a run directory holds is described in ``keras_fwi.run_directory``.
 """
 
 from __future__ import annotations
@@ -24,22 +17,23 @@ from pathlib import Path
 
 import keras
 import tensorflow as tf
-import yaml
 
 from keras_fwi import artefacts, models
 from keras_fwi.config import ExperimentConfig
 from keras_fwi.data import get_preset
 from keras_fwi.io_utils import atomic_output
+from keras_fwi.run_directory import RunDirectory, resume_config
 from keras_fwi.training import callbacks as fwi_callbacks
 from keras_fwi.training.datasets import experiment_datasets
 from keras_fwi.training.evaluation import evaluate_model, mean_map_baseline, preset_metrics
 from keras_fwi.training.figures import plot_velocity_comparison
 from keras_fwi.training.losses import L1L2Loss
+from keras_fwi.training.precision import resolve_precision
 from keras_fwi.training.schedules import WarmupMultiStep
 
 __all__ = ["PRECISIONS", "STRATEGIES", "TrainingDiverged", "TrainResult", "build_model", "train"]
 
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("default", "mirrored", "multi-worker")
 # Layer-name patterns of each architecture's named parts, for --freeze.
 PARTS = {
@@ -120,11 +114,20 @@ def _freeze(model: keras.Model, parts, arch: str) -> list[str]:
     return frozen
 
 
-def _optimizer(config: ExperimentConfig, steps_per_epoch: int, replicas: int) -> keras.optimizers.Optimizer:
+def _optimizer(config: ExperimentConfig, steps_per_epoch: int, replicas: int,
+               resumed: tuple[int, int] = (0, 0)) -> keras.optimizers.Optimizer:
+    """The configured optimizer; its schedule's epoch boundaries become iterations as
+    ``iterations_done + (epoch - epochs_done) · steps_per_epoch`` with ``resumed = (epochs_done,
+    iterations_done)``, so a resume with another batch size keeps milestones at their epochs."""
     opt = config.optimizer
     rate = opt.learning_rate * (replicas if opt.scale_by_replicas else 1)
-    schedule = WarmupMultiStep(rate, [m * steps_per_epoch for m in opt.milestones], opt.gamma,
-                               opt.warmup_epochs * steps_per_epoch)
+    done, iterations = resumed
+
+    def at(epoch):
+        return max(0, iterations + (epoch - done) * steps_per_epoch)
+
+    schedule = WarmupMultiStep(rate, [at(m) for m in opt.milestones], opt.gamma,
+                               at(opt.warmup_epochs) if opt.warmup_epochs else 0)
     common = {"learning_rate": schedule, "beta_1": opt.beta_1, "beta_2": opt.beta_2, "epsilon": opt.epsilon,
               "use_ema": opt.use_ema, "ema_momentum": opt.ema_momentum}
     if opt.name == "adamw":
@@ -142,30 +145,145 @@ def _jit_compile(requested: bool, strategy: tf.distribute.Strategy, progress) ->
     return requested
 
 
-def _prepare_run_dir(run_dir: Path, config: ExperimentConfig, resume: bool) -> ExperimentConfig:
-    saved = run_dir / "config.yaml"
+def open_run(run: RunDirectory, config: ExperimentConfig | None, resume: bool, init_from, freeze):
+    """Step 1: ``(config, start)`` of a new, reused or resumed run; writes nothing.
+
+    A resume continues the saved configuration; ``config``, when given, may differ from it only in
+    ``run_directory.RESUME_OVERRIDES``. ``init_from``/``freeze`` default to those recorded and may
+    not differ from them. A directory whose earlier start completed no epoch is reused by the same
+    configuration (a failed start blocks nothing).
+    """
+    start = {"init_from": str(Path(init_from).resolve()) if init_from else None, "freeze": list(freeze)}
     if resume:
-        if not saved.is_file():
-            raise FileNotFoundError(f"--resume: {run_dir} holds no run (no config.yaml); start it without --resume")
-        return ExperimentConfig.from_dict(yaml.safe_load(saved.read_text()))
-    if run_dir.exists() and any(run_dir.iterdir()):
-        raise FileExistsError(f"run directory {run_dir} already exists and is not empty; pass --resume to "
-                              "continue it, or choose another --run-dir")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_output(saved) as tmp:
-        tmp.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-    return config
+        if not run.holds_run():
+            raise FileNotFoundError(f"--resume: {run.path} holds no run (no config.yaml); start it without --resume")
+        recorded = run.start()
+        for key in ("init_from", "freeze"):
+            if start[key] and start[key] != recorded[key]:
+                raise ValueError(f"--resume continues the saved run, and --{key.replace('_', '-')} differs from "
+                                 f"it: saved {recorded[key]!r}, given {start[key]!r}; drop it or start a new run")
+        return resume_config(run.config(), config), recorded
+    if not run.is_empty():
+        reusable = (run.holds_run() and run.epochs_done() == 0 and run.config() == config
+                    and run.start() == start)
+        if not reusable:
+            raise FileExistsError(f"run directory {run.path} already exists and is not empty; pass --resume to "
+                                  "continue it, or choose another --run-dir")
+    return config, start
 
 
-def train(config: ExperimentConfig, run_dir, *, resume: bool = False, init_from: str | None = None,
+@dataclasses.dataclass
+class _Data:
+    train_pipeline: object  # (first, stop) or None → tf.data pipeline (training.datasets)
+    run_batches: object  # every remaining epoch's batches, None when none remain
+    validation: object  # None without validation data
+    steps_per_epoch: int
+    sources: dict
+
+
+def prepare_data(config: ExperimentConfig, replicas: int, done: int, verbose) -> _Data:
+    """Step 2: the pipelines. One pipeline serves every remaining epoch (built first, it checks every
+    file once): a pipeline per epoch kept each old reader and its memory maps alive."""
+    training = config.training
+    global_batch = training.batch_size * replicas  # batch_size is per replica, as in OpenFWI's DDP script
+    train_pipeline, validation, sources = experiment_datasets(config.data, global_batch, training.seed,
+                                                              progress=verbose != 0)
+    run_batches = train_pipeline((done, training.epochs)) if done < training.epochs else None
+    if run_batches is not None:
+        steps = int(run_batches.cardinality()) // (training.epochs - done)
+    else:
+        steps = int(train_pipeline(None).cardinality())
+    return _Data(train_pipeline, run_batches, validation, steps, sources)
+
+
+def prepare_model(config: ExperimentConfig, strategy, start: dict, run: RunDirectory, steps_per_epoch: int,
+                  progress) -> tuple[keras.Model, int]:
+    """Step 3: build, initialise (``start["init_from"]``), freeze, compile, restore the last backup;
+    returns ``(model, epochs done)``."""
+    training, backup = config.training, fwi_callbacks.ResumableBackup
+    with strategy.scope():
+        model = build_model(config)
+        if start["init_from"]:
+            _initialise_from(model, start["init_from"], config.model.arch)
+        frozen = _freeze(model, start["freeze"], config.model.arch)
+        if training.sync_batch_norm:
+            for layer in model.layers:
+                if isinstance(layer, keras.layers.BatchNormalization):
+                    layer.synchronized = True  # read at call time: replicas share batch statistics
+        resumed = backup.epochs_done(run.backup), backup.iterations_done(run.backup)
+        model.compile(optimizer=_optimizer(config, steps_per_epoch, strategy.num_replicas_in_sync, resumed),
+                      loss=L1L2Loss(config.loss.l1, config.loss.l2),
+                      metrics=preset_metrics(get_preset(config.data.dataset)),
+                      jit_compile=_jit_compile(training.jit_compile, strategy, progress))
+    if frozen:
+        progress(f"frozen {len(frozen)} layers: {frozen[0]} … {frozen[-1]}")
+    return model, backup.restore(model, run.backup)
+
+
+def fit_epochs(model: keras.Model, data: _Data, run: RunDirectory, config: ExperimentConfig, done: int,
+               verbose) -> None:
+    """Step 4: train the remaining epochs in one ``fit``, backing up after each finite epoch.
+
+    Raises:
+        TrainingDiverged: the loss or the state became non-finite (the last finite epoch stays the backup).
+    """
+    training = config.training
+    if data.run_batches is None:
+        if config.optimizer.use_ema:
+            model.optimizer.finalize_variable_values(model.trainable_weights)  # a finished run, restored raw
+        return
+    backup, guard = fwi_callbacks.ResumableBackup(run.backup), fwi_callbacks.NaNGuard()
+    monitor = "val_loss" if data.validation is not None else "loss"
+    checkpoint = fwi_callbacks.AtomicModelCheckpoint(run.checkpoints, monitor=monitor,
+                                                     dataset=get_preset(config.data.dataset))
+    callbacks = [backup, guard, checkpoint,
+                 keras.callbacks.CSVLogger(str(run.path / "history.csv"), append=True),
+                 keras.callbacks.TensorBoard(str(run.path / "logs")), fwi_callbacks.RunProgressBar(training.epochs)]
+    # One fit over one pipeline: Keras keeps the iterator across epochs when steps_per_epoch is given.
+    model.fit(data.run_batches, validation_data=data.validation, initial_epoch=done, epochs=training.epochs,
+              steps_per_epoch=data.steps_per_epoch, callbacks=callbacks, verbose=verbose, shuffle=False)
+    if guard.message or backup.refused:
+        last = run.epochs_done()
+        raise TrainingDiverged(f"{guard.message or backup.refused}. The backup holds epoch {last} (all finite): "
+                               f"continue with keras_fwi train --run-dir {run.path} --resume --set "
+                               f"optimizer.learning_rate=<lower>")
+
+
+def finish(model: keras.Model, data: _Data, run: RunDirectory, config: ExperimentConfig, progress) -> dict:
+    """Step 5: re-estimate BatchNorm statistics, save the model, evaluate, plot; return the metrics.
+
+    Without validation data the metrics are on the training data, and ``metrics["evaluated_on"]`` says so.
+    """
+    training = config.training
+    data.run_batches = None  # release the run pipeline before reading the data once more in order
+    in_order = data.train_pipeline(None)
+    if training.recompute_batch_norm:
+        batches = fwi_callbacks.recompute_batch_norm(model, in_order)
+        progress(f"re-estimated BatchNorm statistics over {batches} training batches")
+    artefacts.save_model(model, run.model_path, get_preset(config.data.dataset), overwrite=True)  # preset inside
+    held_out = data.validation if data.validation is not None else in_order
+    results, truth, prediction = evaluate_model(model, held_out, config.data.dataset, training.flip_tta)
+    results["evaluated_on"] = "validation" if data.validation is not None else "training (no data.val)"
+    results["baseline_mean_map_mae_m_s"] = mean_map_baseline(in_order, held_out, config.data.dataset)
+    shown = min(training.figure_samples, len(truth))
+    if shown:
+        plot_velocity_comparison(truth[:shown], prediction[:shown], run.path / "predictions.png",
+                                 dx=get_preset(config.data.dataset).dx)
+    return results
+
+
+def train(config: ExperimentConfig | None, run_dir, *, resume: bool = False, init_from: str | None = None,
           freeze=(), verbose: int | str = "auto", progress=print) -> TrainResult:
     """Train, checkpoint, evaluate and plot one experiment into ``run_dir``.
 
     Args:
-        config: the experiment (ignored when resuming: the run's own ``config.yaml`` is used).
-        run_dir: run directory; must not hold another run unless ``resume``.
+        config: the experiment. With ``resume``: None continues the saved one; otherwise it may differ
+            from it only in the learning rate, epochs and batch size (``run_directory.RESUME_OVERRIDES``).
+        run_dir: run directory; must not hold another run unless ``resume`` (a directory whose
+            earlier start with the same configuration completed no epoch is reused).
         resume: continue the run in ``run_dir`` exactly where its last complete epoch ended.
-        init_from: ``.keras`` model or PyTorch checkpoint whose weights start training.
+        init_from: ``.keras`` model or PyTorch checkpoint whose weights start training (recorded:
+            a resume before the first backup starts from it again).
         freeze: part names (``"encoder"``, ``"decoder"``) or layer-name patterns to keep fixed.
         verbose: Keras ``fit`` verbosity.
         progress: callable for one-line status messages.
@@ -175,99 +293,44 @@ def train(config: ExperimentConfig, run_dir, *, resume: bool = False, init_from:
 
     Raises:
         FileExistsError: ``run_dir`` holds a run and ``resume`` is False.
-        TrainingDiverged: the loss became NaN/Inf.
-        ValueError: invalid configuration.
+        TrainingDiverged: the loss or weights became NaN/Inf.
+        ValueError: invalid configuration, or a resume whose options differ from the saved run's.
     """
-    run_dir = Path(run_dir)
-    if resume:
-        config = _prepare_run_dir(run_dir, config, resume)
-    training = config.training
+    run = RunDirectory(run_dir)
+    config, start = open_run(run, config, resume, init_from, freeze)
+    saved, training = config, config.training
     if training.precision not in PRECISIONS:
         raise ValueError(f"training.precision must be one of {', '.join(PRECISIONS)}, got {training.precision!r}")
-    strategy = _strategy(training.strategy)  # before anything is written: a refused strategy leaves no run
-    if not resume:
-        config = _prepare_run_dir(run_dir, config, resume)
+    strategy = _strategy(training.strategy)
+    precision, jit_compile, reason = resolve_precision(training.precision, training.jit_compile)
+    if training.precision == "auto":
+        progress(reason)
+    # What runs: "auto" resolved for this machine; config.yaml keeps "auto" (a resume elsewhere re-resolves).
+    config = dataclasses.replace(config, training=dataclasses.replace(training, precision=precision,
+                                                                      jit_compile=jit_compile))
     keras.utils.set_random_seed(training.seed)
     previous_policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(training.precision)
-    frozen_parts = run_dir / "freeze.json"  # a resumed run must freeze what the original run froze
-    if resume:
-        freeze = json.loads(frozen_parts.read_text()) if frozen_parts.is_file() else []
-    elif freeze:
-        with atomic_output(frozen_parts) as tmp:
-            tmp.write_text(json.dumps(list(freeze)))
+    keras.config.set_dtype_policy(precision)
     try:
-        return _train(config, strategy, run_dir, resume, init_from, tuple(freeze), verbose, progress)
+        done = run.epochs_done()
+        data = prepare_data(config, strategy.num_replicas_in_sync, done, verbose)
+        model, done = prepare_model(config, strategy, start, run, data.steps_per_epoch, progress)
+        # Only now, with data and model ready, is the run directory written: a failed start leaves none.
+        run.write_start(saved, start["init_from"], start["freeze"])
+        run.write_sources(data.sources)
+        artefacts.write_run_preset(run.path, get_preset(config.data.dataset))  # the data's constants and units
+        if resume:
+            progress(f"resuming {run.path} after epoch {done} of {training.epochs}")
+        if data.validation is None:
+            progress("no data.val: no validation during training, best.keras follows the training loss, and "
+                     "the final metrics are on the training data (not held out)")
+        started = time.perf_counter()
+        fit_epochs(model, data, run, config, done, verbose)
+        results = finish(model, data, run, config, progress)
     finally:
         keras.config.set_dtype_policy(previous_policy)
-
-
-def _train(config, strategy, run_dir, resume, init_from, freeze, verbose, progress) -> TrainResult:
-    training = config.training
-    preset = get_preset(config.data.dataset)
-    replicas = strategy.num_replicas_in_sync
-    global_batch = training.batch_size * replicas  # batch_size is per replica, as in OpenFWI's DDP script
-    train_for_epoch, val_ds, sources = experiment_datasets(config.data, global_batch, training.seed,
-                                                           progress=verbose != 0)
-    with atomic_output(run_dir / "data.json", overwrite=True) as tmp:
-        tmp.write_text(json.dumps(sources, indent=2))
-    artefacts.write_run_preset(run_dir, preset)  # the run's own record of its data's constants and units
-    in_order = train_for_epoch(None)  # validates every file once, up front
-    steps_per_epoch = int(in_order.cardinality())
-
-    with strategy.scope():
-        model = build_model(config)
-        if init_from:
-            _initialise_from(model, init_from, config.model.arch)
-        frozen = _freeze(model, freeze, config.model.arch)
-        if training.sync_batch_norm:
-            for layer in model.layers:
-                if isinstance(layer, keras.layers.BatchNormalization):
-                    layer.synchronized = True  # read at call time: replicas share batch statistics
-        model.compile(optimizer=_optimizer(config, steps_per_epoch, replicas),
-                      loss=L1L2Loss(config.loss.l1, config.loss.l2), metrics=preset_metrics(preset),
-                      jit_compile=_jit_compile(training.jit_compile, strategy, progress))
-    if frozen:
-        progress(f"frozen {len(frozen)} layers: {frozen[0]} … {frozen[-1]}")
-
-    done = fwi_callbacks.ResumableBackup.restore(model, run_dir / "backup")
-    if resume:
-        progress(f"resuming {run_dir} after epoch {done} of {training.epochs}")
-    guard = fwi_callbacks.NaNGuard()
-    callbacks = [fwi_callbacks.ResumableBackup(run_dir / "backup"), guard,
-                 fwi_callbacks.AtomicModelCheckpoint(run_dir / "checkpoints", dataset=preset),
-                 keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
-                 keras.callbacks.TensorBoard(str(run_dir / "logs")), fwi_callbacks.RunProgressBar(training.epochs)]
-    started = time.perf_counter()
-    # One fit per epoch, each on a pipeline seeded by (seed, epoch): the data order of every epoch is
-    # then the same whether the run was interrupted or not.
-    for epoch in range(done, training.epochs):
-        model.fit(train_for_epoch(epoch), validation_data=val_ds, initial_epoch=epoch, epochs=epoch + 1,
-                  callbacks=callbacks, verbose=verbose, shuffle=False)
-        if guard.message:
-            break
-        if config.optimizer.use_ema and epoch + 1 < training.epochs:
-            # fit ends by swapping the averaged weights in; go on from the raw ones backed up at epoch end.
-            fwi_callbacks.ResumableBackup.restore(model, run_dir / "backup")
-    if config.optimizer.use_ema and done >= training.epochs:
-        model.optimizer.finalize_variable_values(model.trainable_weights)  # a finished run, restored raw
-    if guard.message:
-        raise TrainingDiverged(guard.message)
-
-    if training.recompute_batch_norm:
-        batches = fwi_callbacks.recompute_batch_norm(model, in_order)
-        progress(f"re-estimated BatchNorm statistics over {batches} training batches")
-    artefacts.save_model(model, run_dir / "model.keras", preset, overwrite=True)  # preset recorded inside
-
-    results, truth, prediction = evaluate_model(model, val_ds, config.data.dataset, training.flip_tta)
-    results["baseline_mean_map_mae_m_s"] = mean_map_baseline(in_order, val_ds, config.data.dataset)
     results["train_seconds"] = time.perf_counter() - started
     results["resumed_from_epoch"] = done
-    with atomic_output(run_dir / "metrics.json", overwrite=True) as tmp:
+    with atomic_output(run.path / "metrics.json", overwrite=True) as tmp:
         tmp.write_text(json.dumps(results, indent=2))
-    shown = min(training.figure_samples, len(truth))
-    if shown:
-        plot_velocity_comparison(truth[:shown], prediction[:shown], run_dir / "predictions.png",
-                                 dx=preset.dx)
-    return TrainResult(run_dir, done, training.epochs, results, model)
-
+    return TrainResult(run.path, done, training.epochs, results, model)
