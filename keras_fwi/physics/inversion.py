@@ -257,7 +257,7 @@ def invert(observed, initial, survey: Survey, *, iterations=40, method: str = "a
         ImportError: ``method="lbfgs"`` without SciPy.
 
     Example:
-        >>> survey = Survey.openfwi(boundary=40)
+        >>> survey = Survey.openfwi()
         >>> result = invert(seismic, start, survey, iterations=40, tv=1e-2)
         >>> result.velocity.shape, result.misfit_after
     """
