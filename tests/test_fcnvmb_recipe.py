@@ -65,7 +65,10 @@ def test_pretrain_retrain_evaluate_export_predict(tmp_path, monkeypatch, capsys)
     truth = np.stack([scipy_io.loadmat(str(salt / "vmodel_test" / f"svmodel{i}.mat"))["svmodel"] for i in (5, 6)])
     predicted = seg.predict(seismic, verbose=0)[:, 0].astype(np.float64)
     psnr = np.mean([10 * math.log10(np.mean(t ** 2) / np.mean((p - t) ** 2)) for p, t in zip(predicted, truth)])
-    assert metrics["fcnvmb_psnr"] == pytest.approx(psnr, rel=1e-4)
+    # A barely trained m/s network predicts far below the truth, so its PSNR sits near 0 dB, where a
+    # relative bound is ill-conditioned: float32 sums of (p - t)^2 carry ~1e-5 relative error, i.e.
+    # ~5e-5 dB. The files and predictions themselves are pinned by the MAE check below.
+    assert metrics["fcnvmb_psnr"] == pytest.approx(psnr, rel=1e-4, abs=1e-4)
     assert metrics["velocity_mae"] == pytest.approx(np.abs(predicted - truth).mean(), rel=1e-4)
 
     # export: raw amplitudes in, m/s out, parity checked on the run's own .mat validation samples.
