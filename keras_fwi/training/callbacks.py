@@ -85,8 +85,10 @@ class ResumableBackup(keras.callbacks.Callback):
         weights = f"epoch-{epoch + 1:04d}.weights.h5"
         with atomic_output(self.backup_dir / weights, overwrite=True) as tmp:
             self.model.save_weights(tmp)
+        # convert_to_numpy, not int(): under a tf.distribute strategy the counter is a MirroredVariable.
+        iterations = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
         _write_json_atomically(self.backup_dir / self.STATE, {"epoch": epoch + 1, "weights": weights,
-                                                              "iterations": int(self.model.optimizer.iterations)})
+                                                              "iterations": iterations})
         for old in self.backup_dir.glob("epoch-*.weights.h5"):
             if old.name != weights:
                 old.unlink()
