@@ -39,7 +39,8 @@ class GenerateConfig:
     per_file: int = 64
     test_fraction: float = 0.1  # share of files held out (the last ones)
     survey: str = "openfwi"
-    absorbing: str | None = None  # "cpml" or "damping"; None keeps the survey preset's (a CPML)
+    # "cpml" or "damping"; None keeps the survey preset's (a CPML); a list: files cycle through the layers
+    absorbing: str | tuple[str, ...] | None = None
     boundary: int | None = None  # absorbing cells; None: the absorbing layer's default (CPML 12, damping 120)
     seed: int = 0
 
@@ -145,8 +146,13 @@ def _convert(hint, value, key: str):
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        (hint,) = [arg for arg in args if arg is not type(None)]
-        return _convert(hint, value, key)
+        options = [arg for arg in args if arg is not type(None)]
+        for option in options[:-1]:  # e.g. str | tuple[str, ...]: the first type the value fits
+            try:
+                return _convert(option, value, key)
+            except ValueError:
+                pass
+        return _convert(options[-1], value, key)
     if dataclasses.is_dataclass(hint):
         return _build(hint, {} if value is None else value, f"{key}.")
     if origin is tuple:

@@ -167,3 +167,32 @@ def test_cli_rejects_a_malformed_shard(tmp_path, capsys):
         main(["generate", "--family", "salt", "--samples", "2", "--shard", "2", "--out", str(tmp_path)])
     assert info.value.code == 2
     assert "--shard must look like I/N" in capsys.readouterr().err
+
+
+def test_files_cycle_through_absorbing_layers(reference, tmp_path):
+    """A list of surveys: file i uses entry (i - 1) % len; same maps, each file its layer's data."""
+    damping = TINY.replace(absorbing="damping", boundary=5)
+    _generate(tmp_path / "cycle", survey=[TINY, damping])
+    files = _files(tmp_path / "cycle")
+    for name in ("data1.npy", "data3.npy", "model1.npy", "model2.npy", "model3.npy"):
+        assert files[name] == reference[2][name]
+    data2 = np.load(tmp_path / "cycle" / "data2.npy", allow_pickle=False)
+    expected, _ = synthesize("flatvel-a", 2, damping, seed=5, start=2)
+    np.testing.assert_allclose(data2, expected, rtol=0, atol=1e-5 * np.abs(expected).max())
+    cpml = np.load(reference[0] / "data2.npy", allow_pickle=False)
+    assert np.abs(data2 - cpml).max() > 1e-3 * np.abs(cpml).max()  # the layers' data do differ
+    description = json.loads((tmp_path / "cycle" / "dataset.json").read_text())
+    assert description["survey"] == TINY.to_dict()
+    assert description["surveys"] == [TINY.to_dict(), damping.to_dict()]
+    with pytest.raises(ValueError, match="differ only in their absorbing layer"):
+        _generate(tmp_path / "bad", survey=[TINY, TINY.replace(dt=5e-4)])
+    assert not (tmp_path / "bad").exists()
+
+
+def test_cli_absorbing_list(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["generate", "--family", "salt", "--samples", "2", "--absorbing", "cpml,pml", "--out", str(tmp_path)])
+    assert info.value.code == 2 and "comma list of them" in capsys.readouterr().err
+    assert main(["generate", "--family", "salt", "--samples", "2", "--absorbing", "cpml,damping", "--boundary", "20",
+                 "--out", str(tmp_path / "out")]) == 2
+    assert "drop --boundary" in capsys.readouterr().err and not (tmp_path / "out").exists()

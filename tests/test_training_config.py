@@ -52,3 +52,18 @@ def test_unknown_preset_and_missing_file(tmp_path):
     broken.write_text("training: [epochs: 3\n")
     with pytest.raises(ValueError, match="is not valid YAML"):
         load_config(broken)
+
+
+def test_generate_absorbing_is_one_layer_or_a_cycle():
+    from keras_fwi.training.datasets import _generated_surveys
+
+    one = load_config("quickstart", ["data.generate.absorbing=damping"]).data.generate
+    assert one.absorbing == "damping" and _generated_surveys(one).absorbing == "damping"
+    cycle = load_config("quickstart", ["data.generate.absorbing=[cpml, damping]"]).data.generate
+    assert cycle.absorbing == ("cpml", "damping")
+    assert [(s.absorbing, s.boundary) for s in _generated_surveys(cycle)] == [("cpml", 12), ("damping", 120)]
+    with pytest.raises(ValueError, match="data.generate.absorbing"):
+        load_config("quickstart", ["data.generate.absorbing=5"])
+    with pytest.raises(ValueError, match="drop data.generate.boundary"):
+        _generated_surveys(load_config("quickstart", ["data.generate.absorbing=[cpml, damping]",
+                                                      "data.generate.boundary=20"]).data.generate)

@@ -18,6 +18,16 @@ def _shard(text: str) -> tuple[int, int]:
     return index, count
 
 
+def _layers(text: str) -> tuple[str, ...]:
+    """Parse ``cpml`` or a comma list such as ``cpml,cpml,damping`` (files cycle through it)."""
+    layers = tuple(part.strip() for part in text.split(","))
+    unknown = [layer for layer in layers if layer not in ("cpml", "damping")]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"--absorbing takes cpml, damping or a comma list of them "
+                                         f"(e.g. cpml,cpml,damping), got {text!r}")
+    return layers
+
+
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "generate", help="synthesise velocity models and shot gathers in OpenFWI's file layout",
@@ -40,9 +50,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--per-file", type=int, default=500, help="samples per file (default 500, as OpenFWI)")
     parser.add_argument("--survey", choices=("openfwi", "fcnvmb"), default="openfwi",
                         help="acquisition preset (default openfwi)")
-    parser.add_argument("--absorbing", choices=("cpml", "damping"), default=None,
+    parser.add_argument("--absorbing", type=_layers, default=None, metavar="LAYER[,LAYER...]",
                         help="absorbing layer: cpml (default; a convolutional PML, fast and accurate) or damping "
-                             "(OpenFWI's own 120-cell layer, to reproduce OpenFWI's data bit for bit)")
+                             "(OpenFWI's own 120-cell layer, to reproduce OpenFWI's data bit for bit); a comma "
+                             "list such as cpml,cpml,damping makes file i use layer (i-1) mod the list's length")
     parser.add_argument("--boundary", type=int, default=None,
                         help="absorbing layer width in cells (default: 12 for cpml, 120 for damping)")
     parser.add_argument("--free-surface", action="store_true", help="pressure-free top edge (OpenFWI has none)")
@@ -80,9 +91,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.format == "openfwi" and args.dataset is not None:
         raise ValueError("--dataset names an FCNVMB layout; it cannot be combined with --format openfwi")
-    changes = {}
-    if args.absorbing is not None:
-        changes["absorbing"] = args.absorbing
+    changes, layers = {}, args.absorbing or ()
+    if len(layers) > 1 and (args.boundary is not None or args.format == "fcnvmb" or args.dataset is not None):
+        raise ValueError("a list of --absorbing layers applies to OpenFWI's layout, each layer at its default width "
+                         "(drop --boundary, or give one layer)")
+    if len(layers) == 1:
+        changes["absorbing"] = layers[0]
     if args.boundary is not None:
         changes["boundary"] = args.boundary
     if args.free_surface:
@@ -94,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
     if args.test_samples:
         raise ValueError("--test-samples applies to FCNVMB's layout; OpenFWI's test split is the last files")
     survey = generate.SURVEYS[args.survey](**changes)
+    if len(layers) > 1:
+        survey = [survey.replace(absorbing=layer) for layer in layers]
     summary = generate.generate_dataset(
         args.out, args.family, args.samples, per_file=args.per_file, survey=survey, seed=args.seed,
         smooth=args.smooth, shard=args.shard, resume=args.resume, overwrite=args.overwrite,

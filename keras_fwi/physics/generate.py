@@ -7,6 +7,10 @@
     out_dir/train.txt, out_dir/test.txt   "data path<TAB>model path" per line (absolute paths)
     out_dir/dataset.json   survey, family, seed, sizes
 
+A dataset may cycle through absorbing layers file by file (``survey`` a list of surveys that differ
+only in ``absorbing``/``boundary``): a network trained on it cannot learn one layer's late
+artefacts, so it works on data made with either (OpenFWI's damping layer or a PML).
+
 Sample ``k`` depends only on (family, seed, k), so shards, resumed runs and one-machine runs write
 identical files. Each file is written to a temporary name and renamed, so an interrupted run never
 leaves a half file under a final name.
@@ -45,6 +49,24 @@ def _survey(survey) -> Survey:
     return survey
 
 
+def _geometry(survey: Survey) -> dict:
+    return {key: value for key, value in survey.to_dict().items() if key not in ("absorbing", "boundary")}
+
+
+def _surveys(survey) -> tuple[Survey, ...]:
+    """One survey, or several (a list) that differ only in their absorbing layer."""
+    if not isinstance(survey, (list, tuple)):
+        return (_survey(survey),)
+    surveys = tuple(_survey(item) for item in survey)
+    if not surveys:
+        raise ValueError("survey: give a survey or a non-empty list of surveys")
+    for other in surveys[1:]:
+        if _geometry(other) != _geometry(surveys[0]):
+            raise ValueError("the surveys of one dataset may differ only in their absorbing layer (absorbing, "
+                             f"boundary); got {_geometry(surveys[0])} and {_geometry(other)}")
+    return surveys
+
+
 def synthesize(family: str, samples: int, survey: Survey | str | None = None, seed: int = 0, start: int = 0,
                smooth: float | None = None, batch_size: int = 4) -> tuple[np.ndarray, np.ndarray]:
     """Samples ``start .. start + samples - 1`` of ``family``, simulated in memory.
@@ -71,13 +93,14 @@ def synthesize(family: str, samples: int, survey: Survey | str | None = None, se
     return seismic, velocity[:, None]
 
 
-def _description(family, samples, per_file, survey, seed, smooth, test_files) -> dict:
+def _description(family, samples, per_file, surveys, seed, smooth, test_files) -> dict:
     files = samples // per_file
+    cycle = {"surveys": [survey.to_dict() for survey in surveys]} if len(surveys) > 1 else {}
     return {"format": "openfwi", "family": family, "samples": samples, "per_file": per_file,
             "files": files, "seed": seed, "smooth": smooth,
             "train_files": list(range(1, files - test_files + 1)),
             "test_files": list(range(files - test_files + 1, files + 1)),
-            "survey": survey.to_dict(), "keras_fwi_version": __version__}
+            "survey": surveys[0].to_dict(), **cycle, "keras_fwi_version": __version__}
 
 
 def _same_dataset(found: dict, wanted: dict) -> bool:
@@ -165,7 +188,9 @@ def generate_dataset(out_dir, family: str, samples: int, per_file: int = 500,
         family: str, a key of ``FAMILIES``.
         samples: int, total samples; a multiple of ``per_file`` (OpenFWI's loader assumes full files).
         per_file: int, samples per ``data{i}.npy`` / ``model{i}.npy``; OpenFWI uses 500.
-        survey: ``Survey`` or "openfwi" / "fcnvmb" (default OpenFWI's).
+        survey: ``Survey`` or "openfwi" / "fcnvmb" (default OpenFWI's), or a list of surveys that
+            differ only in their absorbing layer: file ``i`` is simulated with entry ``(i - 1) % len``
+            (recorded as ``surveys`` in ``dataset.json``).
         seed: int >= 0; the same seed gives the same files.
         smooth: optional Gaussian sigma (cells) for smoothed models.
         test_fraction: share of files listed in test.txt (the last ones; at least one when there
@@ -185,7 +210,8 @@ def generate_dataset(out_dir, family: str, samples: int, per_file: int = 500,
         FileExistsError: ``out_dir`` is not empty and neither ``resume`` nor ``overwrite`` is set.
     """
     one_of("family", family, tuple(FAMILIES))
-    survey = _survey(survey)
+    surveys = _surveys(survey)
+    survey = surveys[0]  # the geometry every file shares
     samples, per_file = positive_int("samples", samples), positive_int("per_file", per_file)
     if samples % per_file:
         raise ValueError(f"samples ({samples}) must be a multiple of per_file ({per_file}): OpenFWI's "
@@ -196,7 +222,7 @@ def generate_dataset(out_dir, family: str, samples: int, per_file: int = 500,
     files = samples // per_file
     test_files = min(files - 1, max(1, math.ceil(files * test_fraction))) if test_fraction > 0 else 0
     out_dir = Path(out_dir)
-    description = _description(family, samples, per_file, survey, seed, smooth, test_files)
+    description = _description(family, samples, per_file, surveys, seed, smooth, test_files)
     _prepare_folder(out_dir, description, resume, overwrite, sharded=count > 1)
     _remove_stale_temporaries(out_dir)
 
@@ -208,7 +234,8 @@ def generate_dataset(out_dir, family: str, samples: int, per_file: int = 500,
     bar = _progress_bar(len(todo) * per_file) if progress else None
     started, done = time.perf_counter(), 0
     for number in todo:
-        seismic, velocity = synthesize(family, per_file, survey, seed, (number - 1) * per_file, smooth, batch_size)
+        seismic, velocity = synthesize(family, per_file, surveys[(number - 1) % len(surveys)], seed,
+                                       (number - 1) * per_file, smooth, batch_size)
         # A pair left half-done by a killed run is ours and deterministic: replace it on resume.
         for name, array in ((f"data{number}.npy", seismic), (f"model{number}.npy", velocity)):
             with atomic_output(out_dir / name, overwrite=overwrite or resume) as tmp:

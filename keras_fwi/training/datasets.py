@@ -20,6 +20,22 @@ def cache_folder() -> Path:
     return Path(os.environ.get("KERAS_FWI_CACHE", Path.home() / ".cache" / "keras_fwi"))
 
 
+def _generated_surveys(generate: GenerateConfig):
+    """The survey of ``generate``, or a tuple of them when ``absorbing`` lists several layers."""
+    from keras_fwi.physics.generate import SURVEYS
+
+    preset = SURVEYS[generate.survey]
+    if generate.absorbing is None or isinstance(generate.absorbing, str):
+        changes = {"absorbing": generate.absorbing} if generate.absorbing is not None else {}
+        if generate.boundary is not None:
+            changes["boundary"] = generate.boundary
+        return preset(**changes)
+    if generate.boundary is not None:
+        raise ValueError("data.generate.boundary sets one absorbing layer's width; with a list of absorbing "
+                         "layers each takes its default width (drop data.generate.boundary)")
+    return tuple(preset(absorbing=layer) for layer in generate.absorbing)
+
+
 def generated_splits(generate: GenerateConfig, progress: bool = True) -> tuple[Path, Path]:
     """Generate (once; resumable) the dataset ``generate`` describes; return its train and test split files.
 
@@ -29,13 +45,11 @@ def generated_splits(generate: GenerateConfig, progress: bool = True) -> tuple[P
 
     if generate.survey not in SURVEYS:
         raise ValueError(f"data.generate.survey must be one of {sorted(SURVEYS)}, got {generate.survey!r}")
-    changes = {"absorbing": generate.absorbing} if generate.absorbing is not None else {}
-    if generate.boundary is not None:
-        changes["boundary"] = generate.boundary
-    survey = SURVEYS[generate.survey](**changes)
+    survey = _generated_surveys(generate)
     # The key holds the resolved survey (absorbing layer and width included), so neither a changed
     # setting nor a changed package default ever reuses stale files.
-    settings = json.dumps({**dataclasses.asdict(generate), "survey": survey.to_dict()}, sort_keys=True)
+    resolved = [item.to_dict() for item in survey] if isinstance(survey, tuple) else survey.to_dict()
+    settings = json.dumps({**dataclasses.asdict(generate), "survey": resolved}, sort_keys=True)
     folder = cache_folder() / "generated" / f"{generate.family}-{hashlib.sha256(settings.encode()).hexdigest()[:12]}"
     splits = folder / "train.txt", folder / "test.txt"
     if not all(split.is_file() for split in splits) or not (folder / "complete").is_file():
