@@ -61,3 +61,15 @@ def test_cpu_count_honours_affinity_on_linux(monkeypatch):
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 3, 5}, raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: 64)
     assert _system.cpu_count() == 3
+
+
+def test_generation_progress_is_plain_text_when_stdout_is_not_a_terminal(tmp_path, capsys):
+    from keras_fwi.physics import Survey
+    from keras_fwi.physics.generate import generate_dataset
+
+    tiny = Survey(nz=12, nx=12, dx=10.0, nt=40, dt=1e-3, frequency=15.0, source_z=1, source_x=[0, 11],
+                  receiver_z=1, receiver_x=list(range(12)), boundary=5)
+    generate_dataset(tmp_path / "data", "flatvel-a", 4, per_file=2, survey=tiny, progress=True)
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\b" not in out and "\r" not in out
+    assert "4/4" in out.splitlines()[-1]

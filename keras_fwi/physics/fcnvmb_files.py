@@ -194,6 +194,6 @@ def _consecutive_runs(jobs: list, size: int) -> list[list]:
 
 
 def _progress_bar(target: int):
-    import keras
+    from keras_fwi._progress import progress_bar
 
-    return keras.utils.Progbar(target, unit_name="sample")
+    return progress_bar(target, unit_name="sample")

@@ -247,7 +247,7 @@ def generate_dataset(out_dir, family: str, samples: int, per_file: int = 500,
 
 
 def _progress_bar(target: int):
-    import keras
+    from keras_fwi._progress import progress_bar
 
-    return keras.utils.Progbar(target, unit_name="sample", stateful_metrics=["samples/s"])
+    return progress_bar(target, unit_name="sample", stateful_metrics=["samples/s"])
 
