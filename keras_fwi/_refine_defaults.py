@@ -7,4 +7,5 @@ REFINE_DEFAULTS = {
     "learning_rate": 20.0,  # m/s, Adam's largest step per cell (method="adam" only)
     "tv": 0.1,
     "frequencies": (None,),
+    "grid_factors": None,  # one per stage, None: every stage on the survey's grid
 }
