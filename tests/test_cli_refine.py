@@ -45,7 +45,8 @@ def _transition(profile: np.ndarray, low: float, high: float) -> tuple[int, int]
 
 
 def test_refine_recovers_flat_interfaces(case, tmp_path):
-    assert _refine(case, tmp_path, "--labels", str(case["truth"]), "--iterations", "25") == 0
+    # the default stages (low-passed on coarse grids, then the full band), a few iterations in the first two
+    assert _refine(case, tmp_path, "--labels", str(case["truth"]), "--iterations", "4,4,25") == 0
     refined = np.load(tmp_path / "velocity.npy", allow_pickle=False)
     truth = np.load(case["truth"])
     start = np.load(case["start"])
@@ -60,7 +61,8 @@ def test_refine_recovers_flat_interfaces(case, tmp_path):
     assert summary["mae_after"] < 0.8 * summary["mae_before"]
     assert summary["mae_before"] == pytest.approx(float(np.abs(start[0] - truth[0, 0]).mean()), rel=1e-4)
     assert summary["misfit_after"] < summary["misfit_before"]
-    assert len(report["history"]["mae"]) == 26 and report["settings"]["survey"]["nx"] == 40
+    assert len(report["history"]["mae"]) == 5 + 5 + 26 and report["settings"]["survey"]["nx"] == 40
+    assert report["settings"]["grid_factors"] == [4, 2, 1] and report["history"]["frequency"][0] == 4.0
     assert (tmp_path / "refine.png").stat().st_size > 0
 
 
