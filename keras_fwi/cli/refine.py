@@ -59,9 +59,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--tv", type=float, default=DEFAULTS["tv"],
                         help=f"total-variation weight (default {DEFAULTS['tv']:g})")
     parser.add_argument("--time-limit", type=float, default=None,
-                        help="stop after this many seconds per batch (default: no limit)")
+                        help="stop after this many seconds in all (shared by the samples; default: no limit)")
     parser.add_argument("--batch-size", type=int, default=None,
-                        help="samples inverted together (default: as many as fit in about 2 GB)")
+                        help="samples simulated together with --method adam (default: as many as fit in about "
+                             "2 GB); L-BFGS-B refines one sample at a time")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs in --out")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)

@@ -256,7 +256,8 @@ def invert(observed, initial, survey: Survey, *, iterations=40, method: str = "a
         time_limit: float or None, seconds after which the loop stops (for "lbfgs", the time left is
             shared evenly by the models still to do).
         true_velocity: array like ``initial`` or None; with it the history holds the MAE in m/s.
-        batch_size: int or None, models per simulation (default: as many as fit in about 2 GB).
+        batch_size: int or None, models per simulation for "adam" (default: as many as fit in about
+            2 GB); "lbfgs" simulates one model at a time.
         progress: bool, show a tqdm progress bar.
 
     Returns:
