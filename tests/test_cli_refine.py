@@ -134,7 +134,7 @@ def test_model_start_is_the_networks_prediction_in_m_per_s(tmp_path):
                  str(tmp_path / "survey.json"), "--labels", str(tmp_path / "truth.npy"), "--iterations", "1",
                  "--out", str(tmp_path / "out"), "--quiet"]) == 0
     # OpenFWI's normalisation written out: log1p compression, then [data_min, data_max] -> [-1, 1].
-    squash = lambda x: np.sign(x) * np.log1p(np.abs(x))  # noqa: E731
+    squash = lambda x: np.sign(x) * np.log1p(np.abs(x))
     low, high = squash(preset.data_min), squash(preset.data_max)
     normalised = (squash(seismic) - low) / (high - low) * 2 - 1
     output = model.predict(normalised, verbose=0)[:, 0]

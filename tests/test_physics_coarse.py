@@ -3,7 +3,6 @@
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from keras_fwi.physics import Survey, invert, simulate
 from keras_fwi.physics.coarse import CoarseGrid
@@ -96,7 +95,7 @@ def test_batch_lbfgs_is_each_model_refined_on_its_own():
     truth = np.concatenate([_layers(), _layers(depths=(8, 16), speeds=(1800.0, 2400.0, 3000.0))])
     observed = simulate(truth, SURVEY).numpy()
     start = truth + np.float32(150.0)
-    options = dict(method="lbfgs", iterations=3, tv=0.0, progress=False)
+    options = {"method": "lbfgs", "iterations": 3, "tv": 0.0, "progress": False}
     both = invert(observed, start, SURVEY, true_velocity=truth, **options)
     second = invert(observed[1:], start[1:], SURVEY, true_velocity=truth[1:], **options)
     np.testing.assert_allclose(both.velocity[1], second.velocity[0], rtol=1e-6)
@@ -105,11 +104,11 @@ def test_batch_lbfgs_is_each_model_refined_on_its_own():
 
 
 @pytest.mark.parametrize("change, message", [
-    (dict(frequencies=(None,), grid_factors=(2,)),
+    ({"frequencies": (None,), "grid_factors": (2,)},
      r"grid factor 2 \(cells of 20 m\) needs a low-pass cutoff of at most 15 Hz .* got the full band"),
-    (dict(frequencies=(20.0,), grid_factors=(2,)), r"at most 15 Hz .* got 20 Hz"),
-    (dict(frequencies=(6.0, None), grid_factors=(2,)), "grid_factors gives 1 stages but frequencies 2"),
-    (dict(frequencies=(6.0,), grid_factors=(0,)), "grid_factors must be a positive int"),
+    ({"frequencies": (20.0,), "grid_factors": (2,)}, r"at most 15 Hz .* got 20 Hz"),
+    ({"frequencies": (6.0, None), "grid_factors": (2,)}, "grid_factors gives 1 stages but frequencies 2"),
+    ({"frequencies": (6.0,), "grid_factors": (0,)}, "grid_factors must be a positive int"),
 ])
 def test_bad_coarse_schedule_is_one_clear_error(change, message):
     observed = np.zeros((1, 3, 350, 40), np.float32)

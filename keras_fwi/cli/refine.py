@@ -22,9 +22,20 @@ def _list_of(convert, what: str):
 
 
 _EXAMPLES = {"iterations": "40 or 30,30,20", "frequencies": "4,8,full", "grid factors": "4,2,1"}
-_cutoff = (lambda item: None if item == "full" else float(item))  # noqa: E731
-_as_list = (lambda value: list(value) if isinstance(value, (list, tuple)) else [value])  # noqa: E731
-_text = (lambda values: ",".join("full" if v is None else f"{v:g}" for v in _as_list(values)))  # noqa: E731
+
+
+def _cutoff(item: str) -> float | None:
+    """A cutoff in Hz, or None for "full" (the full band)."""
+    return None if item == "full" else float(item)
+
+
+def _as_list(value) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _text(values) -> str:
+    """A default as the user would type it, e.g. 4,8,full."""
+    return ",".join("full" if value is None else f"{value:g}" for value in _as_list(values))
 
 
 def add_parser(subparsers) -> None:

@@ -284,8 +284,9 @@ def invert(observed, initial, survey: Survey, *, iterations=40, method: str = "a
         if not (math.isfinite(value) and value >= 0):
             raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     chunk = _default_chunk(survey, batch) if batch_size is None else positive_int("batch_size", batch_size)
-    settings = dict(survey=survey, stages=stages, method=method, bounds=bounds, learning_rate=learning_rate,
-                    terms=(tv, smoothness, normalize_traces), target_misfit=target_misfit, progress=progress)
+    settings = {"survey": survey, "stages": stages, "method": method, "bounds": bounds,
+                "learning_rate": learning_rate, "terms": (tv, smoothness, normalize_traces),
+                "target_misfit": target_misfit, "progress": progress}
     if method == "adam" or batch == 1:
         return _run(observed, velocity, truth, chunk=chunk, time_limit=time_limit, **settings)
     results, begin = [], time.perf_counter()
