@@ -44,6 +44,10 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--frequencies", type=lambda text: [None if f == "full" else float(f)
                                                             for f in text.split(",")], default=None,
                         help="comma-separated cutoffs in Hz, 'full' for the full band, e.g. 5,8,full")
+    parser.add_argument("--grid-factors", type=lambda text: [int(f) for f in text.split(",")], default=None,
+                        help="comma-separated grid coarsening per stage, e.g. 4,2,1")
+    parser.add_argument("--iterations-per-stage", type=lambda text: [int(f) for f in text.split(",")],
+                        default=None, help="comma-separated iterations per stage (instead of --iterations)")
     parser.add_argument("--nz", type=int, default=60)
     parser.add_argument("--nx", type=int, default=180)
     parser.add_argument("--shots", type=int, default=6)
@@ -94,7 +98,10 @@ def main() -> None:
         start = smoothed(truth, args.sigma)
     options = {key: value for key, value in (("iterations", args.iterations), ("method", args.method),
                                              ("tv", args.tv), ("learning_rate", args.learning_rate),
-                                             ("frequencies", args.frequencies)) if value is not None}
+                                             ("frequencies", args.frequencies),
+                                             ("grid_factors", args.grid_factors)) if value is not None}
+    if args.iterations_per_stage:
+        options["iterations"] = args.iterations_per_stage
     if args.case == "marmousi":
         options.setdefault("frequencies", (5.0, 8.0, None))
         options.setdefault("iterations", 60)
@@ -113,6 +120,7 @@ def main() -> None:
     print(json.dumps(figures, indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps({**figures, "history": report["history"]}))
+        np.save(Path(args.json).with_suffix(".npy"), np.stack([truth, start, report["velocity"]]), allow_pickle=False)
 
 
 if __name__ == "__main__":

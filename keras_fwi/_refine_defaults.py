@@ -2,9 +2,10 @@
 (benchmarks/RESULTS.md, "Physics refinement"). No TensorFlow here: the CLI parser shows them."""
 
 REFINE_DEFAULTS = {
-    "iterations": 40,
-    "method": "lbfgs",  # beat Adam at equal iterations from smoothed starts (RESULTS.md)
+    "iterations": (30, 30, 20),  # per stage
+    "method": "lbfgs",  # one L-BFGS-B per model; beat Adam at equal iterations from smoothed starts (RESULTS.md)
     "learning_rate": 20.0,  # m/s, Adam's largest step per cell (method="adam" only)
     "tv": 0.1,
-    "frequencies": (None,),
+    "frequencies": (4.0, 8.0, None),  # Hz low-pass cutoffs, None: full band; low first avoids cycle skips
+    "grid_factors": (4, 2, 1),  # per stage: simulate on a 4x / 2x coarser grid (cheaper), then the survey's
 }

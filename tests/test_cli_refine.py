@@ -45,7 +45,8 @@ def _transition(profile: np.ndarray, low: float, high: float) -> tuple[int, int]
 
 
 def test_refine_recovers_flat_interfaces(case, tmp_path):
-    assert _refine(case, tmp_path, "--labels", str(case["truth"]), "--iterations", "25") == 0
+    # the default stages (low-passed on coarse grids, then the full band), a few iterations in the first two
+    assert _refine(case, tmp_path, "--labels", str(case["truth"]), "--iterations", "4,4,25") == 0
     refined = np.load(tmp_path / "velocity.npy", allow_pickle=False)
     truth = np.load(case["truth"])
     start = np.load(case["start"])
@@ -60,7 +61,8 @@ def test_refine_recovers_flat_interfaces(case, tmp_path):
     assert summary["mae_after"] < 0.8 * summary["mae_before"]
     assert summary["mae_before"] == pytest.approx(float(np.abs(start[0] - truth[0, 0]).mean()), rel=1e-4)
     assert summary["misfit_after"] < summary["misfit_before"]
-    assert len(report["history"]["mae"]) == 26 and report["settings"]["survey"]["nx"] == 40
+    assert len(report["history"]["mae"]) == 5 + 5 + 26 and report["settings"]["survey"]["nx"] == 40
+    assert report["settings"]["grid_factors"] == [4, 2, 1] and report["history"]["frequency"][0] == 4.0
     assert (tmp_path / "refine.png").stat().st_size > 0
 
 
@@ -132,7 +134,7 @@ def test_model_start_is_the_networks_prediction_in_m_per_s(tmp_path):
                  str(tmp_path / "survey.json"), "--labels", str(tmp_path / "truth.npy"), "--iterations", "1",
                  "--out", str(tmp_path / "out"), "--quiet"]) == 0
     # OpenFWI's normalisation written out: log1p compression, then [data_min, data_max] -> [-1, 1].
-    squash = lambda x: np.sign(x) * np.log1p(np.abs(x))  # noqa: E731
+    squash = lambda x: np.sign(x) * np.log1p(np.abs(x))
     low, high = squash(preset.data_min), squash(preset.data_max)
     normalised = (squash(seismic) - low) / (high - low) * 2 - 1
     output = model.predict(normalised, verbose=0)[:, 0]
@@ -140,3 +142,60 @@ def test_model_start_is_the_networks_prediction_in_m_per_s(tmp_path):
     expected = np.clip(expected, preset.label_min, preset.label_max)
     summary = json.loads((tmp_path / "out" / "refine.json").read_text())["summary"]
     assert summary["mae_before"] == pytest.approx(float(np.abs(expected - 3000.0).mean()), rel=1e-3)
+
+
+def _expected_start(model, seismic: np.ndarray) -> np.ndarray:
+    """The network's m/s prediction with OpenFWI's flatvel-a normalisation written out (as above)."""
+    from keras_fwi.data import get_preset
+
+    preset = get_preset("flatvel-a")
+    squash = lambda x: np.sign(x) * np.log1p(np.abs(x))  # noqa: E731
+    low, high = squash(preset.data_min), squash(preset.data_max)
+    output = model.predict((squash(seismic) - low) / (high - low) * 2 - 1, verbose=0)[:, 0]
+    expected = (output + 1) / 2 * (preset.label_max - preset.label_min) + preset.label_min
+    return np.clip(expected, preset.label_min, preset.label_max)
+
+
+@pytest.fixture(scope="module")
+def onnx_network(tmp_path_factory):
+    """A small calibrated InversionNet exported twice: normalised I/O with metadata, and raw I/O (m/s out)."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("tf2onnx")
+    from export_support import small_inversionnet
+
+    from keras_fwi.export import export_onnx
+
+    folder = tmp_path_factory.mktemp("refine_onnx")
+    model = small_inversionnet()
+    export_onnx(model, folder / "plain.onnx", dataset="flatvel-a")
+    export_onnx(model, folder / "raw.onnx", dataset="flatvel-a", raw_io=True)
+    return model, folder
+
+
+@pytest.mark.parametrize("name", ["plain.onnx", "raw.onnx"])
+def test_onnx_model_start_is_the_networks_prediction_in_m_per_s(onnx_network, name):
+    from keras_fwi.physics.refine import predict_start
+
+    model, folder = onnx_network
+    seismic = np.random.default_rng(2).normal(0, 5, (2, 5, 1000, 70)).astype(np.float32)
+    start = predict_start(folder / name, seismic, "flatvel-a", Survey.openfwi())
+    expected = _expected_start(model, seismic)
+    assert start.shape == (2, 70, 70) and expected.std() > 50.0  # a network whose output varies
+    np.testing.assert_allclose(start, expected, atol=1e-4 * 3000.0)
+
+
+@pytest.mark.slow  # the 70 x 70 x 1000-step simulator (minutes on a loaded 2-core machine)
+def test_refine_cli_accepts_an_onnx_model(onnx_network, tmp_path):
+    model, folder = onnx_network
+    survey = Survey.openfwi()
+    (tmp_path / "survey.json").write_text(json.dumps(survey.to_dict()))
+    seismic = np.random.default_rng(0).normal(0, 5, (1, 5, 1000, 70)).astype(np.float32)
+    np.save(tmp_path / "seismic.npy", seismic)
+    np.save(tmp_path / "truth.npy", np.full((1, 1, 70, 70), 3000.0, np.float32))
+    assert main(["refine", str(tmp_path / "seismic.npy"), "--model", str(folder / "raw.onnx"), "--survey",
+                 str(tmp_path / "survey.json"), "--labels", str(tmp_path / "truth.npy"), "--iterations", "1",
+                 "--frequencies", "full", "--grid-factors", "1", "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    summary = json.loads((tmp_path / "out" / "refine.json").read_text())["summary"]
+    expected = _expected_start(model, seismic)
+    assert summary["mae_before"] == pytest.approx(float(np.abs(expected - 3000.0).mean()), rel=1e-3)
+    assert np.load(tmp_path / "out" / "velocity.npy").shape == (1, 1, 70, 70)

@@ -10,6 +10,34 @@ from keras_fwi._refine_defaults import REFINE_DEFAULTS as DEFAULTS
 OUTPUTS = ("velocity.npy", "refine.json", "refine.png")
 
 
+def _list_of(convert, what: str):
+    """argparse type: comma-separated values, each through ``convert`` ("full" means None for cutoffs)."""
+    def parse(text: str):
+        try:
+            return [convert(item.strip()) for item in text.split(",")]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be comma-separated, e.g. {_EXAMPLES[what]}; "
+                                             f"got {text!r}") from None
+    return parse
+
+
+_EXAMPLES = {"iterations": "40 or 30,30,20", "frequencies": "4,8,full", "grid factors": "4,2,1"}
+
+
+def _cutoff(item: str) -> float | None:
+    """A cutoff in Hz, or None for "full" (the full band)."""
+    return None if item == "full" else float(item)
+
+
+def _as_list(value) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _text(values) -> str:
+    """A default as the user would type it, e.g. 4,8,full."""
+    return ",".join("full" if value is None else f"{value:g}" for value in _as_list(values))
+
+
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "refine", help="refine velocity maps by full-waveform inversion against the recorded data",
@@ -28,16 +56,24 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--survey", default="openfwi",
                         help="acquisition: openfwi, fcnvmb or a JSON file of Survey fields (default openfwi)")
     parser.add_argument("--labels", help="true velocity .npy in m/s: report MAE before and after")
-    parser.add_argument("--iterations", type=int, default=DEFAULTS["iterations"],
-                        help=f"gradient iterations per sample (default {DEFAULTS['iterations']})")
+    parser.add_argument("--iterations", type=_list_of(int, "iterations"), default=_as_list(DEFAULTS["iterations"]),
+                        help="gradient iterations per sample: a total split over the stages, or one count per "
+                             f"stage (default {_text(DEFAULTS['iterations'])})")
+    parser.add_argument("--frequencies", type=_list_of(_cutoff, "frequencies"), default=DEFAULTS["frequencies"],
+                        help="low-pass cutoff of each stage in Hz, 'full' for the full band "
+                             f"(default {_text(DEFAULTS['frequencies'])})")
+    parser.add_argument("--grid-factors", type=_list_of(int, "grid factors"), default=DEFAULTS["grid_factors"],
+                        help="per stage, simulate on a grid this many times coarser in space and time (cheaper; "
+                             f"low cutoffs only) (default {_text(DEFAULTS['grid_factors'] or [1])})")
     parser.add_argument("--method", choices=("adam", "lbfgs"), default=DEFAULTS["method"],
                         help=f"optimiser (default {DEFAULTS['method']})")
     parser.add_argument("--tv", type=float, default=DEFAULTS["tv"],
                         help=f"total-variation weight (default {DEFAULTS['tv']:g})")
     parser.add_argument("--time-limit", type=float, default=None,
-                        help="stop after this many seconds per batch (default: no limit)")
+                        help="stop after this many seconds in all (shared by the samples; default: no limit)")
     parser.add_argument("--batch-size", type=int, default=None,
-                        help="samples inverted together (default: as many as fit in about 2 GB)")
+                        help="samples simulated together with --method adam (default: as many as fit in about "
+                             "2 GB); L-BFGS-B refines one sample at a time")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs in --out")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -57,8 +93,10 @@ def run(args: argparse.Namespace) -> int:
         start = refine.load_velocity(args.init, survey, len(seismic), "--init")
     else:
         start = refine.predict_start(args.model, seismic, args.dataset, survey)
-    report = refine.refine(seismic, start, survey, dataset=args.dataset, labels=labels, iterations=args.iterations,
-                           method=args.method, tv=args.tv, time_limit=args.time_limit, batch_size=args.batch_size,
+    iterations = args.iterations[0] if len(args.iterations) == 1 else args.iterations
+    report = refine.refine(seismic, start, survey, dataset=args.dataset, labels=labels, iterations=iterations,
+                           method=args.method, tv=args.tv, frequencies=args.frequencies,
+                           grid_factors=args.grid_factors, time_limit=args.time_limit, batch_size=args.batch_size,
                            progress=not args.quiet)
     written = refine.write_outputs(out, report, seismic, survey, args.overwrite)
     summary = report["summary"]

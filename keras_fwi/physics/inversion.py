@@ -8,8 +8,9 @@ low-pass cutoffs. Two optimisers:
 - ``"adam"``: each model's gradient is divided by its largest absolute value, then Adam turns it
   into a step of at most about ``learning_rate`` m/s per cell; the result is clipped to the bounds.
   Models are independent: a model that reaches ``target_misfit`` stops moving.
-- ``"lbfgs"``: SciPy's L-BFGS-B on the whole batch (the objectives add up, so each model's
-  gradient is its own; the line search is shared), with the bounds as box constraints.
+- ``"lbfgs"``: SciPy's L-BFGS-B, one model after another (each with its own line search and
+  curvature pairs; sharing them over a batch refined worse, benchmarks/RESULTS.md), with the bounds
+  as box constraints.
 """
 
 from __future__ import annotations
@@ -93,11 +94,15 @@ def _bounds(bounds, survey: Survey) -> tuple[float, float]:
     return low, high
 
 
-def _schedule(iterations, frequencies) -> list[tuple[float | None, int]]:
-    """[(cutoff Hz or None, iterations)] per stage."""
+def _schedule(iterations, frequencies, grid_factors=None) -> list[tuple[float | None, int, int]]:
+    """[(cutoff Hz or None, grid factor, iterations)] per stage."""
     frequencies = list(frequencies)
     if not frequencies:
         raise ValueError("frequencies must list at least one stage (None for the full band)")
+    factors = [1] * len(frequencies) if grid_factors is None else list(grid_factors)
+    if len(factors) != len(frequencies):
+        raise ValueError(f"grid_factors gives {len(factors)} stages but frequencies {len(frequencies)}")
+    factors = [positive_int("grid_factors", factor) for factor in factors]
     if isinstance(iterations, (list, tuple)):
         if len(iterations) != len(frequencies):
             raise ValueError(f"iterations gives {len(iterations)} stages but frequencies {len(frequencies)}")
@@ -105,7 +110,8 @@ def _schedule(iterations, frequencies) -> list[tuple[float | None, int]]:
     else:
         total = positive_int("iterations", iterations)
         counts = [total // len(frequencies) + (i < total % len(frequencies)) for i in range(len(frequencies))][::-1]
-    return [(None if f is None else float(f), count) for f, count in zip(frequencies, counts) if count]
+    return [(None if f is None else float(f), factor, count)
+            for f, factor, count in zip(frequencies, factors, counts) if count]
 
 
 class _Recorder:
@@ -210,7 +216,7 @@ def _lbfgs_stage(objective: Objective, velocity, bounds, count, recorder) -> tup
     result = minimize(fun, x0, jac=True, method="L-BFGS-B", callback=callback,
                       bounds=[(bounds[0] / scale, bounds[1] / scale)] * x0.size,
                       options={"maxiter": count, "maxfun": 3 * count, "ftol": 0.0, "gtol": 0.0})
-    return np.clip(result.x.reshape(shape) * scale, *bounds), outcome["reason"]
+    return np.clip((result.x * scale).reshape(shape), *bounds), outcome["reason"]
 
 
 def _default_chunk(survey: Survey, batch: int) -> int:
@@ -221,7 +227,7 @@ def _default_chunk(survey: Survey, batch: int) -> int:
 
 
 def invert(observed, initial, survey: Survey, *, iterations=40, method: str = "adam",
-           learning_rate: float = 20.0, frequencies=(None,), bounds=None, tv: float = 0.0,
+           learning_rate: float = 20.0, frequencies=(None,), grid_factors=None, bounds=None, tv: float = 0.0,
            smoothness: float = 0.0, normalize_traces: bool = False, target_misfit: float | None = None,
            time_limit: float | None = None, true_velocity=None, batch_size: int | None = None,
            progress: bool = True) -> InversionResult:
@@ -238,14 +244,20 @@ def invert(observed, initial, survey: Survey, *, iterations=40, method: str = "a
         learning_rate: float, m/s, Adam's largest step per cell (unused by "lbfgs").
         frequencies: sequence of low-pass cutoffs in Hz, one stage each, None for the full band;
             e.g. (6.0, 10.0, None) goes from low to full band.
+        grid_factors: sequence of ints, one per stage, or None (all 1): simulate that stage on a grid
+            that many times coarser in space and time (``keras_fwi.physics.coarse``, about factor^3
+            times cheaper per iteration; the stage needs a cutoff with >= 5 coarse cells per wavelength
+            at the slowest velocity). The models stay on the survey's grid.
         bounds: (min, max) m/s, default ``survey.velocity_range``; max must be stable (CFL).
         tv, smoothness: float >= 0, weights of total variation and squared-gradient regularisation
             (dimensionless; see ``keras_fwi.physics.objective``).
         normalize_traces: bool, compare traces each divided by its L2 norm (amplitude-robust).
         target_misfit: float or None, stop (a model, for Adam) once the relative misfit is below it.
-        time_limit: float or None, seconds after which the loop stops.
+        time_limit: float or None, seconds after which the loop stops (for "lbfgs", the time left is
+            shared evenly by the models still to do).
         true_velocity: array like ``initial`` or None; with it the history holds the MAE in m/s.
-        batch_size: int or None, models per simulation (default: as many as fit in about 2 GB).
+        batch_size: int or None, models per simulation for "adam" (default: as many as fit in about
+            2 GB); "lbfgs" simulates one model at a time.
         progress: bool, show a tqdm progress bar.
 
     Returns:
@@ -267,17 +279,35 @@ def invert(observed, initial, survey: Survey, *, iterations=40, method: str = "a
     bounds = _bounds(bounds, survey)
     velocity = np.clip(_models("initial", initial, survey, batch), *bounds)
     truth = None if true_velocity is None else _models("true_velocity", true_velocity, survey, batch)
-    stages = _schedule(iterations, frequencies)
+    stages = _schedule(iterations, frequencies, grid_factors)
     for name, value in (("tv", tv), ("smoothness", smoothness), ("learning_rate", learning_rate)):
         if not (math.isfinite(value) and value >= 0):
             raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     chunk = _default_chunk(survey, batch) if batch_size is None else positive_int("batch_size", batch_size)
-    objective = Objective(observed, survey, bounds[1] - bounds[0], tv, smoothness, normalize_traces, chunk)
-    recorder = _Recorder(truth, sum(count for _, count in stages), target_misfit, time_limit, progress)
+    settings = {"survey": survey, "stages": stages, "method": method, "bounds": bounds,
+                "learning_rate": learning_rate, "terms": (tv, smoothness, normalize_traces),
+                "target_misfit": target_misfit, "progress": progress}
+    if method == "adam" or batch == 1:
+        return _run(observed, velocity, truth, chunk=chunk, time_limit=time_limit, **settings)
+    results, begin = [], time.perf_counter()
+    for index in range(batch):  # one L-BFGS-B per model: each gets its own line search and curvature pairs
+        budget = None if time_limit is None else max(0.0, (time_limit - (time.perf_counter() - begin))
+                                                         / (batch - index))
+        results.append(_run(observed[index:index + 1], velocity[index:index + 1],
+                            None if truth is None else truth[index:index + 1], chunk=1, time_limit=budget,
+                            **settings))
+    return _merge(results, time.perf_counter() - begin)
+
+
+def _run(observed, velocity, truth, *, survey, stages, method, bounds, learning_rate, terms, target_misfit,
+         progress, chunk, time_limit) -> InversionResult:
+    """``invert`` on checked inputs: one optimiser over the whole batch."""
+    objective = Objective(observed, survey, bounds[1] - bounds[0], *terms, chunk)
+    recorder = _Recorder(truth, sum(count for *_, count in stages), target_misfit, time_limit, progress)
     start_velocity, stopped = velocity.copy(), "iterations"
     try:
-        for cutoff, count in stages:
-            objective.set_cutoff(cutoff)
+        for cutoff, factor, count in stages:
+            objective.set_cutoff(cutoff, factor)
             if method == "adam":
                 velocity, reason = _adam_stage(objective, velocity, bounds, count, learning_rate, recorder)
             else:
@@ -298,3 +328,25 @@ def invert(observed, initial, survey: Survey, *, iterations=40, method: str = "a
     mae = (lambda v: None if truth is None else np.abs(v - truth).mean(axis=(1, 2)))
     return InversionResult(velocity.astype(np.float32), recorder.history, misfit_before, misfit_after,
                            mae(start_velocity), mae(velocity), stopped, time.perf_counter() - recorder.start)
+
+
+def _merge(results: list, seconds: float) -> InversionResult:
+    """One ``InversionResult`` from per-model ones (run one after another). History entry ``k`` holds
+    each model's ``k``-th entry (its last one when it has fewer); ``seconds`` there is the sum over
+    models of the time each took to reach it."""
+    longest = max(results, key=lambda result: len(result.history["iteration"])).history
+    history = {key: [] for key in longest}
+    for k in range(len(longest["iteration"])):
+        entries = [result.history for result in results]
+        at = [min(k, len(entry["iteration"]) - 1) for entry in entries]
+        history["iteration"].append(longest["iteration"][k])
+        history["frequency"].append(longest["frequency"][k])
+        history["seconds"].append(sum(entry["seconds"][i] for entry, i in zip(entries, at)))
+        for key in set(longest) - {"iteration", "frequency", "seconds"}:
+            history[key].append([entry[key][i][0] for entry, i in zip(entries, at)])
+    join = (lambda name: None if getattr(results[0], name) is None
+            else np.concatenate([getattr(result, name) for result in results]))
+    reasons = [result.stopped for result in results]
+    stopped = "time" if "time" in reasons else ("misfit" if all(r == "misfit" for r in reasons) else "iterations")
+    return InversionResult(join("velocity"), history, join("misfit_before"), join("misfit_after"),
+                           join("mae_before"), join("mae_after"), stopped, seconds)

@@ -17,6 +17,11 @@ applies; the time axis is zero-padded to twice its length first so nothing wraps
 the simulation is linear in the source, ``F`` applied to simulated data equals simulating with the
 filtered wavelet, so filtering both observed and simulated data is the same as low-passing the
 source and the observed data, without touching the simulator.
+
+Coarse stages (``set_cutoff(cutoff, factor)`` with factor > 1) simulate on a grid ``factor`` times
+coarser (``keras_fwi.physics.coarse``), compare at every ``factor``-th sample of the low-passed
+observed data, and leave out (both data) the traces closer than ``factor + 1`` cells to their
+source, whose near field depends on the grid.
 """
 
 from __future__ import annotations
@@ -24,11 +29,13 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from keras_fwi.physics.coarse import CoarseGrid
 from keras_fwi.physics.simulate import simulate
 from keras_fwi.physics.survey import Survey
 
 __all__ = ["Objective", "lowpass", "lowpass_gain", "total_variation", "smoothness_penalty"]
 
+COARSE_POINTS_PER_WAVELENGTH = 5.0  # a coarse stage needs this many cells per wavelength at its cutoff
 TV_EPSILON = 1e-3  # in units of the velocity range per cell: keeps TV differentiable where flat
 _TRACE_FLOOR = 1e-6  # trace norms below this fraction of the largest count as this
 
@@ -66,6 +73,14 @@ def _normalise_traces(data: tf.Tensor) -> tf.Tensor:
     norms = tf.sqrt(tf.reduce_sum(tf.square(data), axis=2, keepdims=True))
     floor = _TRACE_FLOOR * tf.reduce_max(norms, axis=[1, 2, 3], keepdims=True) + 1e-30
     return data / tf.maximum(norms, floor)
+
+
+def _far_traces(survey: Survey, radius: float) -> np.ndarray:
+    """float32 (1, shots, 1, receivers): 1 for receivers at least ``radius`` cells from the shot's
+    source, 0 for the nearer ones (their near field depends on the grid; coarse stages mute them)."""
+    dz = np.subtract.outer(survey.source_z, survey.receiver_z)
+    dx = np.subtract.outer(survey.source_x, survey.receiver_x)
+    return (np.hypot(dz, dx) >= radius).astype(np.float32)[None, :, None, :]
 
 
 def _differences(u: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -107,19 +122,45 @@ class Objective:
         self._raw = np.asarray(observed, np.float32)
         self.set_cutoff(None)
 
-    def set_cutoff(self, cutoff: float | None) -> None:
-        """Low-pass both data at ``cutoff`` Hz from now on (None: full band)."""
-        self.cutoff = cutoff
-        self._gain = lowpass_gain(self.survey.nt, self.survey.dt, cutoff)
-        self._observed = [self._prepare(lowpass(self._raw[start:start + self.chunk], self._gain))
-                          for start in range(0, len(self._raw), self.chunk)]
+    def set_cutoff(self, cutoff: float | None, factor: int = 1) -> None:
+        """Low-pass both data at ``cutoff`` Hz from now on (None: full band), simulating on a grid
+        ``factor`` times coarser (``keras_fwi.physics.coarse``; needs a cutoff low enough for it)."""
+        self.cutoff, self.factor = cutoff, int(factor)
+        self._grid, mask = None, None
+        if self.factor > 1:
+            self._check_coarse(cutoff)
+            self._grid = CoarseGrid(self.survey, self.factor)
+            mask = _far_traces(self.survey, self.factor + 1)
+        fine_gain = lowpass_gain(self.survey.nt, self.survey.dt, cutoff)
+        survey = self.survey if self._grid is None else self._grid.survey
+        self._gain = lowpass_gain(survey.nt, survey.dt, cutoff)
+        self._mask = None if mask is None else tf.constant(mask)
+        self._observed = []
+        for start in range(0, len(self._raw), self.chunk):
+            data = lowpass(self._raw[start:start + self.chunk], fine_gain)
+            if self._grid is not None:
+                data = tf.constant(self._grid.decimate(data.numpy())) * self._mask
+            self._observed.append(self._prepare(data))
         self._energy = [tf.reduce_sum(tf.square(d), axis=[1, 2, 3]) for d in self._observed]
+
+    def _check_coarse(self, cutoff) -> None:
+        """ValueError unless ``cutoff`` leaves COARSE_POINTS_PER_WAVELENGTH cells per wavelength."""
+        v_min, spacing = self.survey.velocity_range[0], self.survey.dx * self.factor
+        highest = v_min / (COARSE_POINTS_PER_WAVELENGTH * spacing)
+        if cutoff is None or cutoff > highest:
+            raise ValueError(f"grid factor {self.factor} (cells of {spacing:g} m) needs a low-pass cutoff of at "
+                             f"most {highest:.3g} Hz ({COARSE_POINTS_PER_WAVELENGTH:g} cells per wavelength at "
+                             f"{v_min:g} m/s), got {'the full band' if cutoff is None else f'{cutoff:g} Hz'}; "
+                             f"lower the stage's frequency or its grid factor")
 
     def _prepare(self, data: tf.Tensor) -> tf.Tensor:
         return _normalise_traces(data) if self.normalize_traces else data
 
     def _chunk_terms(self, velocity: tf.Tensor, index: int) -> tuple[tf.Tensor, tf.Tensor]:
-        simulated = self._prepare(lowpass(simulate(velocity, self.survey), self._gain))
+        if self._grid is None:
+            simulated = self._prepare(lowpass(simulate(velocity, self.survey), self._gain))
+        else:
+            simulated = self._prepare(lowpass(self._grid.simulate(velocity), self._gain) * self._mask)
         misfit = tf.reduce_sum(tf.square(simulated - self._observed[index]), axis=[1, 2, 3]) / self._energy[index]
         total = misfit
         if self.tv:
