@@ -24,6 +24,7 @@ from keras_fwi.data import get_preset
 from keras_fwi.io_utils import atomic_output
 from keras_fwi.run_directory import RunDirectory, resume_config
 from keras_fwi.training import callbacks as fwi_callbacks
+from keras_fwi.training import loop
 from keras_fwi.training.datasets import experiment_datasets
 from keras_fwi.training.evaluation import evaluate_model, mean_map_baseline, preset_metrics
 from keras_fwi.training.figures import plot_velocity_comparison
@@ -239,9 +240,14 @@ def fit_epochs(model: keras.Model, data: _Data, run: RunDirectory, config: Exper
     callbacks = [backup, guard, checkpoint,
                  keras.callbacks.CSVLogger(str(run.path / "history.csv"), append=True),
                  keras.callbacks.TensorBoard(str(run.path / "logs")), fwi_callbacks.RunProgressBar(training.epochs)]
-    # One fit over one pipeline: Keras keeps the iterator across epochs when steps_per_epoch is given.
-    model.fit(data.run_batches, validation_data=data.validation, initial_epoch=done, epochs=training.epochs,
-              steps_per_epoch=data.steps_per_epoch, callbacks=callbacks, verbose=verbose, shuffle=False)
+    # One loop over one pipeline for every strategy (keras_fwi.training.loop).
+    strategy = model.distribute_strategy
+    epoch_data = loop.EpochData(strategy.experimental_distribute_dataset(data.run_batches), data.steps_per_epoch,
+                                None if data.validation is None
+                                else strategy.experimental_distribute_dataset(data.validation))
+    loop.run_epochs(model, strategy, epoch_data, initial_epoch=done, epochs=training.epochs, callbacks=callbacks,
+                    verbose=1 if verbose == "auto" else verbose, jit_compile=model.jit_compile,
+                    element_spec=data.run_batches.element_spec)
     if guard.message or backup.refused:
         last = run.epochs_done()
         raise TrainingDiverged(f"{guard.message or backup.refused}. The backup holds epoch {last} (all finite): "
