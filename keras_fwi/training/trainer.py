@@ -8,6 +8,7 @@ metrics, figure). What a run directory holds is described in ``keras_fwi.run_dir
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import json
@@ -24,6 +25,7 @@ from keras_fwi.data import get_preset
 from keras_fwi.io_utils import atomic_output
 from keras_fwi.run_directory import RunDirectory, resume_config
 from keras_fwi.training import callbacks as fwi_callbacks
+from keras_fwi.training import cluster
 from keras_fwi.training import loop
 from keras_fwi.training.datasets import experiment_datasets
 from keras_fwi.training.evaluation import evaluate_model, mean_map_baseline, preset_metrics
@@ -57,14 +59,11 @@ class TrainResult:
 
 
 def _strategy(name: str) -> tf.distribute.Strategy:
+    """The ``tf.distribute`` strategy; ``multi-worker`` must be made before any other TensorFlow op."""
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multi-worker":
-        # Keras 3's fit fails under MultiWorkerMirroredStrategy ("Attempt to convert a value (PerReplica
-        # ...)"), still open upstream; refuse it clearly rather than after the workers have started.
-        raise ValueError("training.strategy 'multi-worker' is not supported: Keras 3.15's model.fit fails under "
-                         "tf.distribute.MultiWorkerMirroredStrategy (keras-team/keras#20585). Use 'mirrored' to "
-                         "train on all devices of one machine")
+        return cluster.multi_worker_strategy()
     if name != "default":
         raise ValueError(f"training.strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
     return tf.distribute.get_strategy()
@@ -180,13 +179,18 @@ class _Data:
     validation: object  # None without validation data
     steps_per_epoch: int
     sources: dict
+    per_worker: bool = False  # batches of one replica from this worker's shard (multi-worker)
 
 
-def prepare_data(config: ExperimentConfig, replicas: int, done: int, verbose) -> _Data:
+def prepare_data(config: ExperimentConfig, strategy, done: int, verbose, progress=print) -> _Data:
     """Step 2: the pipelines. One pipeline serves every remaining epoch (built first, it checks every
-    file once): a pipeline per epoch kept each old reader and its memory maps alive."""
+    file once): a pipeline per epoch kept each old reader and its memory maps alive. With several
+    workers each reads its own files (``_worker_data``)."""
     training = config.training
-    global_batch = training.batch_size * replicas  # batch_size is per replica, as in OpenFWI's DDP script
+    index, workers = cluster.worker_index(strategy)
+    if workers > 1:
+        return _worker_data(config, strategy, index, workers, done, verbose, progress)
+    global_batch = training.batch_size * strategy.num_replicas_in_sync  # per replica, as OpenFWI's DDP script
     train_pipeline, validation, sources = experiment_datasets(config.data, global_batch, training.seed,
                                                               progress=verbose != 0)
     run_batches = train_pipeline((done, training.epochs)) if done < training.epochs else None
@@ -195,6 +199,44 @@ def prepare_data(config: ExperimentConfig, replicas: int, done: int, verbose) ->
     else:
         steps = int(train_pipeline(None).cardinality())
     return _Data(train_pipeline, run_batches, validation, steps, sources)
+
+
+def _worker_data(config, strategy, index: int, workers: int, done: int, verbose, progress) -> _Data:
+    """This worker's shard (whole files: ``index, index + workers, …``) in batches of one replica; every
+    worker runs the fewest steps any worker has (collectives need the same count), agreed in the start
+    vote (``cluster.agree_to_start``), so a failed start on one worker stops the others."""
+    training = config.training
+    local = strategy.num_replicas_in_sync // workers  # replicas on this worker, each takes its own batches
+    context = tf.distribute.InputContext(workers, index, strategy.num_replicas_in_sync)
+    try:
+        train_pipeline, validation, sources = experiment_datasets(config.data, training.batch_size, training.seed,
+                                                                  input_context=context,
+                                                                  progress=verbose != 0 and index == 0)
+        per_epoch = int(train_pipeline(None).cardinality())
+    except Exception:
+        with contextlib.suppress(cluster.WorkerLost):
+            cluster.agree_to_start(strategy, False, 0)
+        raise
+    steps = cluster.agree_to_start(strategy, True, per_epoch // local)
+    if steps == 0:
+        raise ValueError(f"a worker's shard has fewer than {local} batches of training.batch_size "
+                         f"{training.batch_size}: use a smaller batch size or more files per worker")
+    if steps * local < per_epoch:
+        progress(f"worker {index}: its files give {per_epoch} batches per epoch; every worker runs {steps} steps "
+                 f"(the fewest of any worker), so {per_epoch - steps * local} batches are skipped each epoch")
+    run_batches = None
+    if done < training.epochs:
+        run_batches = _first_of_each_epoch(train_pipeline((done, training.epochs)), per_epoch, steps * local,
+                                           training.epochs - done)
+    return _Data(train_pipeline, run_batches, validation, steps, sources, per_worker=True)
+
+
+def _first_of_each_epoch(batches, per_epoch: int, keep: int, epochs: int):
+    """The first ``keep`` of each epoch's ``per_epoch`` batches (``epochs`` epochs one after another)."""
+    if keep == per_epoch:
+        return batches
+    kept = batches.enumerate().filter(lambda number, _: number % per_epoch < keep).map(lambda _, batch: batch)
+    return kept.apply(tf.data.experimental.assert_cardinality(keep * epochs))
 
 
 def prepare_model(config: ExperimentConfig, strategy, start: dict, run: RunDirectory, steps_per_epoch: int,
@@ -222,37 +264,68 @@ def prepare_model(config: ExperimentConfig, strategy, start: dict, run: RunDirec
 
 
 def fit_epochs(model: keras.Model, data: _Data, run: RunDirectory, config: ExperimentConfig, done: int,
-               verbose) -> None:
-    """Step 4: train the remaining epochs in one ``fit``, backing up after each finite epoch.
+               verbose, out: RunDirectory | None = None) -> None:
+    """Step 4: train the remaining epochs in one loop (``training.loop``), backing up after each finite epoch.
+
+    ``out``: where the callbacks write (default ``run``; a temporary folder on workers other than the chief).
 
     Raises:
         TrainingDiverged: the loss or the state became non-finite (the last finite epoch stays the backup).
+        cluster.WorkerLost: another worker died or became unreachable (multi-worker).
     """
     training = config.training
     if data.run_batches is None:
         if config.optimizer.use_ema:
             model.optimizer.finalize_variable_values(model.trainable_weights)  # a finished run, restored raw
         return
-    backup, guard = fwi_callbacks.ResumableBackup(run.backup), fwi_callbacks.NaNGuard()
+    out = out or run
+    backup, guard = fwi_callbacks.ResumableBackup(out.backup), fwi_callbacks.NaNGuard()
     monitor = "val_loss" if data.validation is not None else "loss"
-    checkpoint = fwi_callbacks.AtomicModelCheckpoint(run.checkpoints, monitor=monitor,
+    checkpoint = fwi_callbacks.AtomicModelCheckpoint(out.checkpoints, monitor=monitor,
                                                      dataset=get_preset(config.data.dataset))
     callbacks = [backup, guard, checkpoint,
-                 keras.callbacks.CSVLogger(str(run.path / "history.csv"), append=True),
-                 keras.callbacks.TensorBoard(str(run.path / "logs")), fwi_callbacks.RunProgressBar(training.epochs)]
-    # One loop over one pipeline for every strategy (keras_fwi.training.loop).
+                 keras.callbacks.CSVLogger(str(out.path / "history.csv"), append=True),
+                 keras.callbacks.TensorBoard(str(out.path / "logs")), fwi_callbacks.RunProgressBar(training.epochs)]
     strategy = model.distribute_strategy
-    epoch_data = loop.EpochData(strategy.experimental_distribute_dataset(data.run_batches), data.steps_per_epoch,
-                                None if data.validation is None
-                                else strategy.experimental_distribute_dataset(data.validation))
-    loop.run_epochs(model, strategy, epoch_data, initial_epoch=done, epochs=training.epochs, callbacks=callbacks,
-                    verbose=1 if verbose == "auto" else verbose, jit_compile=model.jit_compile,
-                    element_spec=data.run_batches.element_spec)
+    epoch_data = loop.EpochData(_distribute(strategy, data.run_batches, data.per_worker), data.steps_per_epoch,
+                                _distribute(strategy, data.validation, data.per_worker))
+    try:
+        loop.run_epochs(model, strategy, epoch_data, initial_epoch=done, epochs=training.epochs,
+                        callbacks=callbacks, verbose=1 if verbose == "auto" else verbose,
+                        jit_compile=model.jit_compile, element_spec=data.run_batches.element_spec)
+    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError,
+            tf.errors.AbortedError) as error:
+        if not data.per_worker:
+            raise
+        raise cluster.WorkerLost(f"lost another worker ({cluster.short_reason(error)}); the backup holds epoch "
+                                 f"{run.epochs_done()}: start every worker again with the same command plus "
+                                 "--resume") from None
     if guard.message or backup.refused:
         last = run.epochs_done()
         raise TrainingDiverged(f"{guard.message or backup.refused}. The backup holds epoch {last} (all finite): "
                                f"continue with keras_fwi train --run-dir {run.path} --resume --set "
                                f"optimizer.learning_rate=<lower>")
+
+
+def _distribute(strategy, dataset, per_worker: bool):
+    """The dataset as the strategy's replicas take it: split from global batches, or (``per_worker``)
+    this worker's own per-replica batches."""
+    if dataset is None:
+        return None
+    if per_worker:
+        return strategy.distribute_datasets_from_function(lambda _: dataset)
+    return strategy.experimental_distribute_dataset(dataset)
+
+
+def _single_worker(model: keras.Model, config: ExperimentConfig, verbose) -> tuple[keras.Model, _Data]:
+    """A copy of the trained model outside the multi-worker strategy, with all the data unsharded."""
+    copy = build_model(config)
+    copy.compile(loss=L1L2Loss(config.loss.l1, config.loss.l2),
+                 metrics=preset_metrics(get_preset(config.data.dataset)))
+    copy.set_weights(model.get_weights())
+    train_pipeline, validation, sources = experiment_datasets(config.data, config.training.batch_size,
+                                                              config.training.seed, progress=verbose != 0)
+    return copy, _Data(train_pipeline, None, validation, 0, sources)
 
 
 def finish(model: keras.Model, data: _Data, run: RunDirectory, config: ExperimentConfig, progress) -> dict:
@@ -307,7 +380,7 @@ def train(config: ExperimentConfig | None, run_dir, *, resume: bool = False, ini
     saved, training = config, config.training
     if training.precision not in PRECISIONS:
         raise ValueError(f"training.precision must be one of {', '.join(PRECISIONS)}, got {training.precision!r}")
-    strategy = _strategy(training.strategy)
+    strategy = _strategy(training.strategy)  # multi-worker: before any other TensorFlow operation
     precision, jit_compile, reason = resolve_precision(training.precision, training.jit_compile)
     if training.precision == "auto":
         progress(reason)
@@ -317,21 +390,27 @@ def train(config: ExperimentConfig | None, run_dir, *, resume: bool = False, ini
     keras.utils.set_random_seed(training.seed)
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision)
+    chief, workers = cluster.is_chief(strategy), cluster.worker_index(strategy)[1]
     try:
         done = run.epochs_done()
-        data = prepare_data(config, strategy.num_replicas_in_sync, done, verbose)
+        data = prepare_data(config, strategy, done, verbose, progress)
         model, done = prepare_model(config, strategy, start, run, data.steps_per_epoch, progress)
-        # Only now, with data and model ready, is the run directory written: a failed start leaves none.
-        run.write_start(saved, start["init_from"], start["freeze"])
-        run.write_sources(data.sources)
-        artefacts.write_run_preset(run.path, get_preset(config.data.dataset))  # the data's constants and units
+        if chief:  # only now, with data and model ready, is the run directory written: a failed start leaves none
+            run.write_start(saved, start["init_from"], start["freeze"])
+            run.write_sources(data.sources)
+            artefacts.write_run_preset(run.path, get_preset(config.data.dataset))  # the data's constants and units
         if resume:
             progress(f"resuming {run.path} after epoch {done} of {training.epochs}")
         if data.validation is None:
             progress("no data.val: no validation during training, best.keras follows the training loss, and "
                      "the final metrics are on the training data (not held out)")
         started = time.perf_counter()
-        fit_epochs(model, data, run, config, done, verbose)
+        with cluster.worker_output(run, chief) as out:  # the chief's run directory, or a removed temporary one
+            fit_epochs(model, data, run, config, done, verbose, out)
+        if not chief:
+            return TrainResult(run.path, done, training.epochs, {}, model)
+        if workers > 1:  # evaluate and save on the chief alone, outside the cluster's strategy
+            model, data = _single_worker(model, config, verbose)
         results = finish(model, data, run, config, progress)
     finally:
         keras.config.set_dtype_policy(previous_policy)
