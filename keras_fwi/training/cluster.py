@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 
 __all__ = ["HEARTBEAT_SECONDS", "REGISTER_SECONDS", "WorkerLost", "agree_to_start", "cluster_resolver",
@@ -74,7 +75,14 @@ def cluster_resolver(environ=None):
 
     if cluster_source(environ) == "tf_config":
         return tf.distribute.cluster_resolver.TFConfigClusterResolver()
-    return tf.distribute.cluster_resolver.SlurmClusterResolver()
+    if shutil.which("nvidia-smi"):  # TensorFlow counts the GPUs and gives each task its share
+        return tf.distribute.cluster_resolver.SlurmClusterResolver()
+    # CPU nodes: TensorFlow's resolver needs nvidia-smi and lists one task per GPU; give each task a
+    # nominal "GPU" (never set in CUDA_VISIBLE_DEVICES) so that every task of the step is listed.
+    env = os.environ if environ is None else environ
+    tasks = int(env.get("SLURM_STEP_NUM_TASKS") or env["SLURM_NTASKS"])
+    return tf.distribute.cluster_resolver.SlurmClusterResolver(gpus_per_node=tasks, gpus_per_task=1,
+                                                               auto_set_gpu=False)
 
 
 def _coordinated_jobs(cluster_spec):
