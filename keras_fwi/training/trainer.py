@@ -8,7 +8,6 @@ metrics, figure). What a run directory holds is described in ``keras_fwi.run_dir
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import inspect
 import json
@@ -28,6 +27,7 @@ from keras_fwi.training import callbacks as fwi_callbacks
 from keras_fwi.training import cluster
 from keras_fwi.training import loop
 from keras_fwi.training.datasets import experiment_datasets
+from keras_fwi.training.run_data import RunData, distribute, prepare_data
 from keras_fwi.training.evaluation import evaluate_model, mean_map_baseline, preset_metrics
 from keras_fwi.training.figures import plot_velocity_comparison
 from keras_fwi.training.losses import L1L2Loss
@@ -172,73 +172,6 @@ def open_run(run: RunDirectory, config: ExperimentConfig | None, resume: bool, i
     return config, start
 
 
-@dataclasses.dataclass
-class _Data:
-    train_pipeline: object  # (first, stop) or None → tf.data pipeline (training.datasets)
-    run_batches: object  # every remaining epoch's batches, None when none remain
-    validation: object  # None without validation data
-    steps_per_epoch: int
-    sources: dict
-    per_worker: bool = False  # batches of one replica from this worker's shard (multi-worker)
-
-
-def prepare_data(config: ExperimentConfig, strategy, done: int, verbose, progress=print) -> _Data:
-    """Step 2: the pipelines. One pipeline serves every remaining epoch (built first, it checks every
-    file once): a pipeline per epoch kept each old reader and its memory maps alive. With several
-    workers each reads its own files (``_worker_data``)."""
-    training = config.training
-    index, workers = cluster.worker_index(strategy)
-    if workers > 1:
-        return _worker_data(config, strategy, index, workers, done, verbose, progress)
-    global_batch = training.batch_size * strategy.num_replicas_in_sync  # per replica, as OpenFWI's DDP script
-    train_pipeline, validation, sources = experiment_datasets(config.data, global_batch, training.seed,
-                                                              progress=verbose != 0)
-    run_batches = train_pipeline((done, training.epochs)) if done < training.epochs else None
-    if run_batches is not None:
-        steps = int(run_batches.cardinality()) // (training.epochs - done)
-    else:
-        steps = int(train_pipeline(None).cardinality())
-    return _Data(train_pipeline, run_batches, validation, steps, sources)
-
-
-def _worker_data(config, strategy, index: int, workers: int, done: int, verbose, progress) -> _Data:
-    """This worker's shard (whole files: ``index, index + workers, …``) in batches of one replica; every
-    worker runs the fewest steps any worker has (collectives need the same count), agreed in the start
-    vote (``cluster.agree_to_start``), so a failed start on one worker stops the others."""
-    training = config.training
-    local = strategy.num_replicas_in_sync // workers  # replicas on this worker, each takes its own batches
-    context = tf.distribute.InputContext(workers, index, strategy.num_replicas_in_sync)
-    try:
-        train_pipeline, validation, sources = experiment_datasets(config.data, training.batch_size, training.seed,
-                                                                  input_context=context,
-                                                                  progress=verbose != 0 and index == 0)
-        per_epoch = int(train_pipeline(None).cardinality())
-    except Exception:
-        with contextlib.suppress(cluster.WorkerLost):
-            cluster.agree_to_start(strategy, False, 0)
-        raise
-    steps = cluster.agree_to_start(strategy, True, per_epoch // local)
-    if steps == 0:
-        raise ValueError(f"a worker's shard has fewer than {local} batches of training.batch_size "
-                         f"{training.batch_size}: use a smaller batch size or more files per worker")
-    if steps * local < per_epoch:
-        progress(f"worker {index}: its files give {per_epoch} batches per epoch; every worker runs {steps} steps "
-                 f"(the fewest of any worker), so {per_epoch - steps * local} batches are skipped each epoch")
-    run_batches = None
-    if done < training.epochs:
-        run_batches = _first_of_each_epoch(train_pipeline((done, training.epochs)), per_epoch, steps * local,
-                                           training.epochs - done)
-    return _Data(train_pipeline, run_batches, validation, steps, sources, per_worker=True)
-
-
-def _first_of_each_epoch(batches, per_epoch: int, keep: int, epochs: int):
-    """The first ``keep`` of each epoch's ``per_epoch`` batches (``epochs`` epochs one after another)."""
-    if keep == per_epoch:
-        return batches
-    kept = batches.enumerate().filter(lambda number, _: number % per_epoch < keep).map(lambda _, batch: batch)
-    return kept.apply(tf.data.experimental.assert_cardinality(keep * epochs))
-
-
 def prepare_model(config: ExperimentConfig, strategy, start: dict, run: RunDirectory, steps_per_epoch: int,
                   progress) -> tuple[keras.Model, int]:
     """Step 3: build, initialise (``start["init_from"]``), freeze, compile, restore the last backup;
@@ -263,7 +196,7 @@ def prepare_model(config: ExperimentConfig, strategy, start: dict, run: RunDirec
     return model, backup.restore(model, run.backup)
 
 
-def fit_epochs(model: keras.Model, data: _Data, run: RunDirectory, config: ExperimentConfig, done: int,
+def fit_epochs(model: keras.Model, data: RunData, run: RunDirectory, config: ExperimentConfig, done: int,
                verbose, out: RunDirectory | None = None) -> None:
     """Step 4: train the remaining epochs in one loop (``training.loop``), backing up after each finite epoch.
 
@@ -287,8 +220,8 @@ def fit_epochs(model: keras.Model, data: _Data, run: RunDirectory, config: Exper
                  keras.callbacks.CSVLogger(str(out.path / "history.csv"), append=True),
                  keras.callbacks.TensorBoard(str(out.path / "logs")), fwi_callbacks.RunProgressBar(training.epochs)]
     strategy = model.distribute_strategy
-    epoch_data = loop.EpochData(_distribute(strategy, data.run_batches, data.per_worker), data.steps_per_epoch,
-                                _distribute(strategy, data.validation, data.per_worker))
+    epoch_data = loop.EpochData(distribute(strategy, data.run_batches, data.per_worker), data.steps_per_epoch,
+                                distribute(strategy, data.validation, data.per_worker))
     try:
         loop.run_epochs(model, strategy, epoch_data, initial_epoch=done, epochs=training.epochs,
                         callbacks=callbacks, verbose=1 if verbose == "auto" else verbose,
@@ -307,17 +240,7 @@ def fit_epochs(model: keras.Model, data: _Data, run: RunDirectory, config: Exper
                                f"optimizer.learning_rate=<lower>")
 
 
-def _distribute(strategy, dataset, per_worker: bool):
-    """The dataset as the strategy's replicas take it: split from global batches, or (``per_worker``)
-    this worker's own per-replica batches."""
-    if dataset is None:
-        return None
-    if per_worker:
-        return strategy.distribute_datasets_from_function(lambda _: dataset)
-    return strategy.experimental_distribute_dataset(dataset)
-
-
-def _single_worker(model: keras.Model, config: ExperimentConfig, verbose) -> tuple[keras.Model, _Data]:
+def _single_worker(model: keras.Model, config: ExperimentConfig, verbose) -> tuple[keras.Model, RunData]:
     """A copy of the trained model outside the multi-worker strategy, with all the data unsharded."""
     copy = build_model(config)
     copy.compile(loss=L1L2Loss(config.loss.l1, config.loss.l2),
@@ -325,10 +248,10 @@ def _single_worker(model: keras.Model, config: ExperimentConfig, verbose) -> tup
     copy.set_weights(model.get_weights())
     train_pipeline, validation, sources = experiment_datasets(config.data, config.training.batch_size,
                                                               config.training.seed, progress=verbose != 0)
-    return copy, _Data(train_pipeline, None, validation, 0, sources)
+    return copy, RunData(train_pipeline, None, validation, 0, sources)
 
 
-def finish(model: keras.Model, data: _Data, run: RunDirectory, config: ExperimentConfig, progress) -> dict:
+def finish(model: keras.Model, data: RunData, run: RunDirectory, config: ExperimentConfig, progress) -> dict:
     """Step 5: re-estimate BatchNorm statistics, save the model, evaluate, plot; return the metrics.
 
     Without validation data the metrics are on the training data, and ``metrics["evaluated_on"]`` says so.
