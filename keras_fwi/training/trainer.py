@@ -191,9 +191,10 @@ def prepare_model(config: ExperimentConfig, strategy, start: dict, run: RunDirec
                       loss=L1L2Loss(config.loss.l1, config.loss.l2),
                       metrics=preset_metrics(get_preset(config.data.dataset)),
                       jit_compile=_jit_compile(training.jit_compile, strategy, progress))
+        done = backup.restore(model, run.backup)  # in the scope: it builds the optimizer's variables
     if frozen:
         progress(f"frozen {len(frozen)} layers: {frozen[0]} … {frozen[-1]}")
-    return model, backup.restore(model, run.backup)
+    return model, done
 
 
 def fit_epochs(model: keras.Model, data: RunData, run: RunDirectory, config: ExperimentConfig, done: int,
