@@ -9,7 +9,9 @@ workers restore the chief's backup).
 Failures: a worker that dies mid-run stops sending heartbeats to the coordination service, and
 the collectives of the others fail within about ``HEARTBEAT_SECONDS`` (``WorkerLost``); a worker
 whose start fails (bad data, bad options) says so in a start vote that every worker takes before
-the first training step, so the others stop with a message instead of waiting.
+the first training step, so the others stop with a message instead of waiting. A worker that never
+joins (wrong host, crash on import) is not detected: TensorFlow logs a registration time-out after
+``REGISTER_SECONDS`` but keeps waiting (measured with TensorFlow 2.21), so the job must be stopped.
 """
 
 from __future__ import annotations
