@@ -49,13 +49,14 @@ def test_resolvers_list_every_worker_and_this_one(monkeypatch):
 
 
 def test_train_without_a_cluster_says_how_to_describe_one_and_writes_nothing(tmp_path, monkeypatch):
-    from keras_fwi.config import load_config
+    from keras_fwi.config import ExperimentConfig
     from keras_fwi.training.trainer import train
 
     for key in ("TF_CONFIG", "SLURM_JOB_ID"):
         monkeypatch.delenv(key, raising=False)
+    config = ExperimentConfig.from_dict({"training": {"strategy": "multi-worker", "epochs": 1}})
     with pytest.raises(ValueError, match="multi-worker needs a cluster of more than one worker"):
-        train(load_config("quickstart", ["training.strategy=multi-worker"]), tmp_path / "run", verbose=0)
+        train(config, tmp_path / "run", verbose=0)
     assert not (tmp_path / "run").exists()
 
 
