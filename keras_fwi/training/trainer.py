@@ -199,7 +199,8 @@ def prepare_model(config: ExperimentConfig, strategy, start: dict, run: RunDirec
 
 def fit_epochs(model: keras.Model, data: RunData, run: RunDirectory, config: ExperimentConfig, done: int,
                verbose, out: RunDirectory | None = None) -> None:
-    """Step 4: train the remaining epochs in one loop (``training.loop``), backing up after each finite epoch.
+    """Step 4: train the remaining epochs in one ``fit`` (multi-worker: ``training.loop``, as ``fit`` fails
+    there), backing up after each finite epoch.
 
     ``out``: where the callbacks write (default ``run``; a temporary folder on workers other than the chief).
 
@@ -221,6 +222,14 @@ def fit_epochs(model: keras.Model, data: RunData, run: RunDirectory, config: Exp
                  keras.callbacks.CSVLogger(str(out.path / "history.csv"), append=True),
                  keras.callbacks.TensorBoard(str(out.path / "logs")), fwi_callbacks.RunProgressBar(training.epochs)]
     strategy = model.distribute_strategy
+    if not data.per_worker:
+        # default and mirrored: still Keras' fit (one fit over one pipeline; Keras keeps the iterator across
+        # epochs when steps_per_epoch is given). training.loop gives the same history (tests/test_training_loop.py)
+        # but moving these strategies to it waits for the slow memory test to pass on it (benchmarks/RESULTS.md).
+        model.fit(data.run_batches, validation_data=data.validation, initial_epoch=done, epochs=training.epochs,
+                  steps_per_epoch=data.steps_per_epoch, callbacks=callbacks, verbose=verbose, shuffle=False)
+        _raise_if_diverged(guard, backup, run)
+        return
     epoch_data = loop.EpochData(distribute(strategy, data.run_batches, data.per_worker), data.steps_per_epoch,
                                 distribute(strategy, data.validation, data.per_worker))
     try:
@@ -234,6 +243,10 @@ def fit_epochs(model: keras.Model, data: RunData, run: RunDirectory, config: Exp
         raise cluster.WorkerLost(f"lost another worker ({cluster.short_reason(error)}); the backup holds epoch "
                                  f"{run.epochs_done()}: start every worker again with the same command plus "
                                  "--resume") from None
+    _raise_if_diverged(guard, backup, run)
+
+
+def _raise_if_diverged(guard, backup, run: RunDirectory) -> None:
     if guard.message or backup.refused:
         last = run.epochs_done()
         raise TrainingDiverged(f"{guard.message or backup.refused}. The backup holds epoch {last} (all finite): "
