@@ -305,7 +305,8 @@ def train(config: ExperimentConfig | None, run_dir, *, resume: bool = False, ini
         progress: callable for one-line status messages.
 
     Returns:
-        ``TrainResult`` with the held-out metrics and the final model.
+        ``TrainResult`` with the held-out metrics and the final model (multi-worker: only the chief
+        evaluates and writes; the other workers return empty metrics).
 
     Raises:
         FileExistsError: ``run_dir`` holds a run and ``resume`` is False.
