@@ -55,14 +55,3 @@ def test_mirrored_matches_one_device(tmp_path):
     # floating-point reductions differs.
     np.testing.assert_allclose(mirrored, one, rtol=1e-3)
     assert mirrored[-1] < mirrored[0]
-
-
-
-def test_multi_worker_is_refused_clearly(tmp_path):
-    from keras_fwi.config import load_config
-    from keras_fwi.training.trainer import train
-
-    config = load_config("quickstart", ["training.strategy=multi-worker"])
-    with pytest.raises(ValueError, match="'multi-worker' is not supported: .*keras-team/keras#20585.*'mirrored'"):
-        train(config, tmp_path / "run", verbose=0)
-    assert not (tmp_path / "run").exists()

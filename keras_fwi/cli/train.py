@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     if shown is not None:
         print(f"device: {getattr(args, 'device', 'TensorFlow default')}, precision {shown.training.precision}")
 
+    from keras_fwi.training.cluster import WorkerLost
     from keras_fwi.training.trainer import TrainingDiverged, train
 
     try:
@@ -81,11 +82,17 @@ def run(args: argparse.Namespace) -> int:
                        verbose=0 if args.quiet else "auto")
     except TrainingDiverged as error:
         raise ValueError(str(error)) from None
+    except WorkerLost as error:
+        print(f"keras_fwi train: error: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"\nkeras_fwi train: interrupted; continue with: keras_fwi train --run-dir {run_dir} --resume",
               file=sys.stderr)
         return 130
     metrics = result.metrics
+    if not metrics:  # a multi-worker run's other workers: the chief evaluates and writes
+        print(f"worker done; the chief (worker 0) writes the run directory {result.run_dir}")
+        return 0
     print(f"run directory: {result.run_dir}")
     if result.resumed_from_epoch:
         print(f"resumed after epoch {result.resumed_from_epoch} and finished {result.epochs} epochs")

@@ -78,7 +78,7 @@ def experiment_datasets(data: DataConfig, global_batch_size: int, seed: int, dat
                         input_context=None, progress: bool = True):
     """``(train_pipeline, validation, sources)``: a function ``(first, stop)`` → one training ``tf.data``
     pipeline for epochs ``first … stop - 1`` (``None``: every sample once, in file order), the validation
-    pipeline (None without validation data), and ``{"train": ..., "val": ...}``, the split files or
+    pipeline (None without validation data, never sharded), and ``{"train": ..., "val": ...}``, the split files or
     folders actually read. Epoch ``e``'s order depends only on ``(seed, e)``: a resumed run sees the
     order an uninterrupted run sees.
 
@@ -103,7 +103,11 @@ def experiment_datasets(data: DataConfig, global_batch_size: int, seed: int, dat
             raise ValueError("data.flip, data.sample_temporal, data.noise_snr_db and data.trace_dropout apply to "
                              "OpenFWI-format data, not FCNVMB .mat files")
 
-        def read(source, shuffle, epochs=None, check=None, flip=False):
+        def read(source, shuffle, epochs=None, check=None, flip=False, shard=True):
+            if input_context is not None and shard:
+                raise ValueError("FCNVMB .mat data cannot be sharded across workers yet: train it with "
+                                 "--strategy default or mirrored")
+
             def one(epoch_seed_=None):
                 return fcnvmb_dataset(source, dataset=data.dataset, batch_size=global_batch_size,
                                       shuffle=shuffle, seed=epoch_seed_, data_format=data_format)
@@ -115,14 +119,16 @@ def experiment_datasets(data: DataConfig, global_batch_size: int, seed: int, dat
     else:
         augmentation = Augmentation(data.noise_snr_db, data.trace_dropout)  # checks the values up front
 
-        def read(source, shuffle, epochs=None, check="scan", flip=False):
+        def read(source, shuffle, epochs=None, check="scan", flip=False, shard=True):
             # Augment the shuffled training epochs only: never validation, nor the in-order pass.
             return openfwi_dataset(source, dataset=data.dataset, batch_size=global_batch_size, shuffle=shuffle,
                                    seed=seed, epochs=epochs, horizontal_flip=flip,
                                    sample_temporal=data.sample_temporal, check_values=check,
-                                   input_context=input_context, data_format=data_format,
+                                   input_context=input_context if shard else None, data_format=data_format,
                                    augment=augmentation if shuffle else None)
-    val_ds = read(val, shuffle=False) if val is not None else None
+    # Validation is never sharded: with input_context every worker evaluates all of it (the metrics are
+    # means, so summing them over workers leaves them unchanged), and one validation file is enough.
+    val_ds = read(val, shuffle=False, shard=False) if val is not None else None
     scanned = []
 
     def train_pipeline(epochs: tuple[int, int] | None):

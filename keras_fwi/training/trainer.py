@@ -24,7 +24,10 @@ from keras_fwi.data import get_preset
 from keras_fwi.io_utils import atomic_output
 from keras_fwi.run_directory import RunDirectory, resume_config
 from keras_fwi.training import callbacks as fwi_callbacks
+from keras_fwi.training import cluster
+from keras_fwi.training import loop
 from keras_fwi.training.datasets import experiment_datasets
+from keras_fwi.training.run_data import RunData, distribute, prepare_data
 from keras_fwi.training.evaluation import evaluate_model, mean_map_baseline, preset_metrics
 from keras_fwi.training.figures import plot_velocity_comparison
 from keras_fwi.training.losses import L1L2Loss
@@ -56,14 +59,11 @@ class TrainResult:
 
 
 def _strategy(name: str) -> tf.distribute.Strategy:
+    """The ``tf.distribute`` strategy; ``multi-worker`` must be made before any other TensorFlow op."""
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multi-worker":
-        # Keras 3's fit fails under MultiWorkerMirroredStrategy ("Attempt to convert a value (PerReplica
-        # ...)"), still open upstream; refuse it clearly rather than after the workers have started.
-        raise ValueError("training.strategy 'multi-worker' is not supported: Keras 3.15's model.fit fails under "
-                         "tf.distribute.MultiWorkerMirroredStrategy (keras-team/keras#20585). Use 'mirrored' to "
-                         "train on all devices of one machine")
+        return cluster.multi_worker_strategy()
     if name != "default":
         raise ValueError(f"training.strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
     return tf.distribute.get_strategy()
@@ -172,30 +172,6 @@ def open_run(run: RunDirectory, config: ExperimentConfig | None, resume: bool, i
     return config, start
 
 
-@dataclasses.dataclass
-class _Data:
-    train_pipeline: object  # (first, stop) or None → tf.data pipeline (training.datasets)
-    run_batches: object  # every remaining epoch's batches, None when none remain
-    validation: object  # None without validation data
-    steps_per_epoch: int
-    sources: dict
-
-
-def prepare_data(config: ExperimentConfig, replicas: int, done: int, verbose) -> _Data:
-    """Step 2: the pipelines. One pipeline serves every remaining epoch (built first, it checks every
-    file once): a pipeline per epoch kept each old reader and its memory maps alive."""
-    training = config.training
-    global_batch = training.batch_size * replicas  # batch_size is per replica, as in OpenFWI's DDP script
-    train_pipeline, validation, sources = experiment_datasets(config.data, global_batch, training.seed,
-                                                              progress=verbose != 0)
-    run_batches = train_pipeline((done, training.epochs)) if done < training.epochs else None
-    if run_batches is not None:
-        steps = int(run_batches.cardinality()) // (training.epochs - done)
-    else:
-        steps = int(train_pipeline(None).cardinality())
-    return _Data(train_pipeline, run_batches, validation, steps, sources)
-
-
 def prepare_model(config: ExperimentConfig, strategy, start: dict, run: RunDirectory, steps_per_epoch: int,
                   progress) -> tuple[keras.Model, int]:
     """Step 3: build, initialise (``start["init_from"]``), freeze, compile, restore the last backup;
@@ -215,33 +191,62 @@ def prepare_model(config: ExperimentConfig, strategy, start: dict, run: RunDirec
                       loss=L1L2Loss(config.loss.l1, config.loss.l2),
                       metrics=preset_metrics(get_preset(config.data.dataset)),
                       jit_compile=_jit_compile(training.jit_compile, strategy, progress))
+        done = backup.restore(model, run.backup)  # in the scope: it builds the optimizer's variables
     if frozen:
         progress(f"frozen {len(frozen)} layers: {frozen[0]} … {frozen[-1]}")
-    return model, backup.restore(model, run.backup)
+    return model, done
 
 
-def fit_epochs(model: keras.Model, data: _Data, run: RunDirectory, config: ExperimentConfig, done: int,
-               verbose) -> None:
-    """Step 4: train the remaining epochs in one ``fit``, backing up after each finite epoch.
+def fit_epochs(model: keras.Model, data: RunData, run: RunDirectory, config: ExperimentConfig, done: int,
+               verbose, out: RunDirectory | None = None) -> None:
+    """Step 4: train the remaining epochs in one ``fit`` (multi-worker: ``training.loop``, as ``fit`` fails
+    there), backing up after each finite epoch.
+
+    ``out``: where the callbacks write (default ``run``; a temporary folder on workers other than the chief).
 
     Raises:
         TrainingDiverged: the loss or the state became non-finite (the last finite epoch stays the backup).
+        cluster.WorkerLost: another worker died or became unreachable (multi-worker).
     """
     training = config.training
     if data.run_batches is None:
         if config.optimizer.use_ema:
             model.optimizer.finalize_variable_values(model.trainable_weights)  # a finished run, restored raw
         return
-    backup, guard = fwi_callbacks.ResumableBackup(run.backup), fwi_callbacks.NaNGuard()
+    out = out or run
+    backup, guard = fwi_callbacks.ResumableBackup(out.backup), fwi_callbacks.NaNGuard()
     monitor = "val_loss" if data.validation is not None else "loss"
-    checkpoint = fwi_callbacks.AtomicModelCheckpoint(run.checkpoints, monitor=monitor,
+    checkpoint = fwi_callbacks.AtomicModelCheckpoint(out.checkpoints, monitor=monitor,
                                                      dataset=get_preset(config.data.dataset))
     callbacks = [backup, guard, checkpoint,
-                 keras.callbacks.CSVLogger(str(run.path / "history.csv"), append=True),
-                 keras.callbacks.TensorBoard(str(run.path / "logs")), fwi_callbacks.RunProgressBar(training.epochs)]
-    # One fit over one pipeline: Keras keeps the iterator across epochs when steps_per_epoch is given.
-    model.fit(data.run_batches, validation_data=data.validation, initial_epoch=done, epochs=training.epochs,
-              steps_per_epoch=data.steps_per_epoch, callbacks=callbacks, verbose=verbose, shuffle=False)
+                 keras.callbacks.CSVLogger(str(out.path / "history.csv"), append=True),
+                 keras.callbacks.TensorBoard(str(out.path / "logs")), fwi_callbacks.RunProgressBar(training.epochs)]
+    strategy = model.distribute_strategy
+    if not data.per_worker:
+        # default and mirrored: still Keras' fit (one fit over one pipeline; Keras keeps the iterator across
+        # epochs when steps_per_epoch is given). training.loop gives the same history (tests/test_training_loop.py)
+        # but moving these strategies to it waits for the slow memory test to pass on it (benchmarks/RESULTS.md).
+        model.fit(data.run_batches, validation_data=data.validation, initial_epoch=done, epochs=training.epochs,
+                  steps_per_epoch=data.steps_per_epoch, callbacks=callbacks, verbose=verbose, shuffle=False)
+        _raise_if_diverged(guard, backup, run)
+        return
+    epoch_data = loop.EpochData(distribute(strategy, data.run_batches, data.per_worker), data.steps_per_epoch,
+                                distribute(strategy, data.validation, data.per_worker))
+    try:
+        loop.run_epochs(model, strategy, epoch_data, initial_epoch=done, epochs=training.epochs,
+                        callbacks=callbacks, verbose=1 if verbose == "auto" else verbose,
+                        jit_compile=model.jit_compile, element_spec=data.run_batches.element_spec)
+    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError,
+            tf.errors.AbortedError) as error:
+        if not data.per_worker:
+            raise
+        raise cluster.WorkerLost(f"lost another worker ({cluster.short_reason(error)}); the backup holds epoch "
+                                 f"{run.epochs_done()}: start every worker again with the same command plus "
+                                 "--resume") from None
+    _raise_if_diverged(guard, backup, run)
+
+
+def _raise_if_diverged(guard, backup, run: RunDirectory) -> None:
     if guard.message or backup.refused:
         last = run.epochs_done()
         raise TrainingDiverged(f"{guard.message or backup.refused}. The backup holds epoch {last} (all finite): "
@@ -249,7 +254,18 @@ def fit_epochs(model: keras.Model, data: _Data, run: RunDirectory, config: Exper
                                f"optimizer.learning_rate=<lower>")
 
 
-def finish(model: keras.Model, data: _Data, run: RunDirectory, config: ExperimentConfig, progress) -> dict:
+def _single_worker(model: keras.Model, config: ExperimentConfig, verbose) -> tuple[keras.Model, RunData]:
+    """A copy of the trained model outside the multi-worker strategy, with all the data unsharded."""
+    copy = build_model(config)
+    copy.compile(loss=L1L2Loss(config.loss.l1, config.loss.l2),
+                 metrics=preset_metrics(get_preset(config.data.dataset)))
+    copy.set_weights(model.get_weights())
+    train_pipeline, validation, sources = experiment_datasets(config.data, config.training.batch_size,
+                                                              config.training.seed, progress=verbose != 0)
+    return copy, RunData(train_pipeline, None, validation, 0, sources)
+
+
+def finish(model: keras.Model, data: RunData, run: RunDirectory, config: ExperimentConfig, progress) -> dict:
     """Step 5: re-estimate BatchNorm statistics, save the model, evaluate, plot; return the metrics.
 
     Without validation data the metrics are on the training data, and ``metrics["evaluated_on"]`` says so.
@@ -289,7 +305,8 @@ def train(config: ExperimentConfig | None, run_dir, *, resume: bool = False, ini
         progress: callable for one-line status messages.
 
     Returns:
-        ``TrainResult`` with the held-out metrics and the final model.
+        ``TrainResult`` with the held-out metrics and the final model (multi-worker: only the chief
+        evaluates and writes; the other workers return empty metrics).
 
     Raises:
         FileExistsError: ``run_dir`` holds a run and ``resume`` is False.
@@ -301,7 +318,7 @@ def train(config: ExperimentConfig | None, run_dir, *, resume: bool = False, ini
     saved, training = config, config.training
     if training.precision not in PRECISIONS:
         raise ValueError(f"training.precision must be one of {', '.join(PRECISIONS)}, got {training.precision!r}")
-    strategy = _strategy(training.strategy)
+    strategy = _strategy(training.strategy)  # multi-worker: before any other TensorFlow operation
     precision, jit_compile, reason = resolve_precision(training.precision, training.jit_compile)
     if training.precision == "auto":
         progress(reason)
@@ -311,21 +328,27 @@ def train(config: ExperimentConfig | None, run_dir, *, resume: bool = False, ini
     keras.utils.set_random_seed(training.seed)
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision)
+    chief, workers = cluster.is_chief(strategy), cluster.worker_index(strategy)[1]
     try:
         done = run.epochs_done()
-        data = prepare_data(config, strategy.num_replicas_in_sync, done, verbose)
+        data = prepare_data(config, strategy, done, verbose, progress)
         model, done = prepare_model(config, strategy, start, run, data.steps_per_epoch, progress)
-        # Only now, with data and model ready, is the run directory written: a failed start leaves none.
-        run.write_start(saved, start["init_from"], start["freeze"])
-        run.write_sources(data.sources)
-        artefacts.write_run_preset(run.path, get_preset(config.data.dataset))  # the data's constants and units
+        if chief:  # only now, with data and model ready, is the run directory written: a failed start leaves none
+            run.write_start(saved, start["init_from"], start["freeze"])
+            run.write_sources(data.sources)
+            artefacts.write_run_preset(run.path, get_preset(config.data.dataset))  # the data's constants and units
         if resume:
             progress(f"resuming {run.path} after epoch {done} of {training.epochs}")
         if data.validation is None:
             progress("no data.val: no validation during training, best.keras follows the training loss, and "
                      "the final metrics are on the training data (not held out)")
         started = time.perf_counter()
-        fit_epochs(model, data, run, config, done, verbose)
+        with cluster.worker_output(run, chief) as out:  # the chief's run directory, or a removed temporary one
+            fit_epochs(model, data, run, config, done, verbose, out)
+        if not chief:
+            return TrainResult(run.path, done, training.epochs, {}, model)
+        if workers > 1:  # evaluate and save on the chief alone, outside the cluster's strategy
+            model, data = _single_worker(model, config, verbose)
         results = finish(model, data, run, config, progress)
     finally:
         keras.config.set_dtype_policy(previous_policy)

@@ -1,0 +1,120 @@
+"""Two `keras_fwi train` workers on localhost (TF_CONFIG): one process's trajectory, chief-only writes,
+and a SIGKILLed worker that ends the run with a message naming --resume, which then continues it."""
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import yaml
+from openfwi_files import write_openfwi_files
+
+EPOCHS = 3
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory):
+    """Two training files of 4 samples (one per worker) and one validation file; one step per epoch.
+
+    With the whole training set in one global batch (2 workers × 4, or 1 process × 8), both runs
+    compute the same loss and gradient up to the order of floating-point sums (BatchNorm synchronised).
+    """
+    folder = tmp_path_factory.mktemp("multiworker")
+    lines = write_openfwi_files(folder, 3, 4)
+    (folder / "train.txt").write_text("\n".join(lines[:2]) + "\n")
+    (folder / "val.txt").write_text(lines[2] + "\n")
+    config = {"name": "mw", "model": {"options": {"widths": [4, 4, 8, 8, 16]}},
+              "data": {"train": str(folder / "train.txt"), "val": str(folder / "val.txt")},
+              "optimizer": {"learning_rate": 1e-3, "scale_by_replicas": False},
+              "training": {"epochs": EPOCHS, "batch_size": 4, "jit_compile": False, "figure_samples": 0,
+                           "recompute_batch_norm": False, "sync_batch_norm": True, "precision": "float32"}}
+    (folder / "mw.yaml").write_text(yaml.safe_dump(config))
+    return folder / "mw.yaml"
+
+
+def _free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("localhost", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def _workers(config, run_dir, tmp_path, *extra):
+    """Start two workers of one cluster; each with its own TMPDIR (to see what it leaves behind)."""
+    hosts = [f"localhost:{port}" for port in _free_ports(2)]
+    processes = []
+    for index in range(2):
+        scratch = tmp_path / f"tmp{index}"
+        scratch.mkdir(exist_ok=True)
+        env = {**os.environ, "TMPDIR": str(scratch), "TF_CPP_MIN_LOG_LEVEL": "2",
+               "TF_CONFIG": json.dumps({"cluster": {"worker": hosts}, "task": {"type": "worker", "index": index}})}
+        command = [sys.executable, "-m", "keras_fwi", "train", "--config", str(config), "--run-dir", str(run_dir),
+                   "--strategy", "multi-worker", "--quiet", *extra]
+        processes.append(subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                          text=True))
+    return processes
+
+
+def _history(run_dir, key):
+    with open(run_dir / "history.csv") as handle:
+        return [float(row[key]) for row in csv.DictReader(handle)]
+
+
+@pytest.mark.slow
+def test_two_workers_follow_one_process_and_only_the_chief_writes(experiment, tmp_path):
+    one = tmp_path / "one"
+    single = subprocess.run([sys.executable, "-m", "keras_fwi", "train", "--config", str(experiment), "--run-dir",
+                             str(one), "--batch-size", "8", "--quiet"], check=False, capture_output=True, text=True, timeout=900)
+    assert single.returncode == 0, single.stdout[-2000:] + single.stderr[-3000:]
+    run = tmp_path / "two"
+    outputs = [process.communicate(timeout=900)[0] for process in _workers(experiment, run, tmp_path)]
+    assert all(process_output.count("Traceback") == 0 for process_output in outputs), outputs[1][-3000:]
+    assert "run directory:" in outputs[0] and "the chief (worker 0) writes the run directory" in outputs[1]
+    for key, rtol in (("loss", 1e-3), ("val_loss", 1e-3), ("val_mae", 1e-3), ("val_rmse", 1e-3), ("val_ssim", 1e-2)):
+        expected, got = _history(one, key), _history(run, key)
+        assert len(got) == EPOCHS  # the chief's rows only (a second writer would add rows)
+        # SSIM (small constants, nearly flat maps) magnifies the weights' rounding differences about 100×.
+        np.testing.assert_allclose(got, expected, rtol=rtol, err_msg=key)
+    assert _history(run, "loss")[-1] < _history(run, "loss")[0]
+    written = sorted(path.name for path in run.iterdir())
+    assert written == sorted(path.name for path in one.iterdir())  # the same run directory as one process
+    assert not any((tmp_path / "tmp1").iterdir())  # the other worker's temporary saves were removed
+
+
+@pytest.mark.slow
+def test_a_killed_worker_ends_the_chief_with_a_resume_hint_and_resume_finishes(experiment, tmp_path):
+    run = tmp_path / "run"
+    chief, other = _workers(experiment, run, tmp_path, "--epochs", "6")
+    state = run / "backup" / "state.json"
+    deadline = time.monotonic() + 900
+    while not (state.is_file() and json.loads(state.read_text())["epoch"] >= 1):
+        assert chief.poll() is None and other.poll() is None, chief.stdout.read()[-3000:]
+        assert time.monotonic() < deadline, "the first epoch never finished"
+        time.sleep(0.1)
+    os.kill(other.pid, signal.SIGKILL)
+    killed = time.monotonic()
+    output, _ = chief.communicate(timeout=300)  # the heartbeat timeout (10 s) plus the exit
+    assert chief.returncode != 0
+    assert time.monotonic() - killed < 300
+    lines = [line for line in output.splitlines() if "--resume" in line]
+    assert lines and lines[-1].startswith("keras_fwi train: error: lost another worker"), output[-3000:]
+    assert "Traceback" not in output
+    other.wait(timeout=60)
+    done = json.loads(state.read_text())["epoch"]
+    assert 1 <= done < 6
+
+    resumed = _workers(experiment, run, tmp_path, "--resume", "--epochs", "6")
+    outputs = [process.communicate(timeout=900)[0] for process in resumed]
+    assert [process.returncode for process in resumed] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    assert f"resuming {run} after epoch {done} of 6" in outputs[0]
+    assert json.loads(state.read_text())["epoch"] == 6
+    assert [int(row) for row in np.loadtxt(run / "history.csv", delimiter=",", skiprows=1, usecols=0)][-1] == 5
