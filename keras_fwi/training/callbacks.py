@@ -8,17 +8,14 @@ instant leaves the previous complete state in place.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
-import re
-import sys
 from pathlib import Path
 
 import keras
 import numpy as np
 
+from keras_fwi._progress import PlainProgbar, is_terminal
 from keras_fwi.artefacts import save_model
 from keras_fwi.io_utils import atomic_output
 
@@ -137,33 +134,6 @@ class AtomicModelCheckpoint(keras.callbacks.Callback):
                                    {"epoch": epoch + 1, "monitor": self.monitor, "value": float(value)})
 
 
-_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-
-def _is_terminal() -> bool:
-    return hasattr(sys.stdout, "isatty") and sys.stdout.isatty()
-
-
-class _PlainProgbar(keras.utils.Progbar):
-    """Keras' progress bar for a log file: no ANSI colour codes, no backspaces or carriage returns.
-
-    Keras writes both whenever ``"posix" in sys.modules`` (every Linux and macOS), terminal or not.
-    """
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._dynamic_display = False
-
-    def update(self, current, values=None, finalize=None):
-        buffer = io.StringIO()
-        with contextlib.redirect_stdout(buffer):
-            super().update(current, values, finalize)
-        text = _ANSI_ESCAPE.sub("", buffer.getvalue())
-        if text:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-
-
 class RunProgressBar(keras.callbacks.ProgbarLogger):
     """Keras' progress bar, counting epochs out of the whole run ("Epoch 4/12") when each ``fit``
     call trains a single epoch; when stdout is not a terminal, one plain line per epoch (no ANSI codes,
@@ -176,12 +146,12 @@ class RunProgressBar(keras.callbacks.ProgbarLogger):
     def set_params(self, params):
         super().set_params(params)
         self.epochs = self.total_epochs
-        if self.verbose == 1 and not _is_terminal():
+        if self.verbose == 1 and not is_terminal():
             self.verbose = 2  # one line per epoch in a log, as fit(verbose=2), not one per refresh
 
     def _maybe_init_progbar(self):
-        if self.progbar is None and not _is_terminal():
-            self.progbar = _PlainProgbar(target=self.target, verbose=self.verbose, unit_name="step",
+        if self.progbar is None and not is_terminal():
+            self.progbar = PlainProgbar(target=self.target, verbose=self.verbose, unit_name="step",
                                          stateless_metrics=set())
         super()._maybe_init_progbar()
 
