@@ -238,8 +238,6 @@ def fit_epochs(model: keras.Model, data: RunData, run: RunDirectory, config: Exp
                         jit_compile=model.jit_compile, element_spec=data.run_batches.element_spec)
     except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError,
             tf.errors.AbortedError) as error:
-        if not data.per_worker:
-            raise
         raise cluster.WorkerLost(f"lost another worker ({cluster.short_reason(error)}); the backup holds epoch "
                                  f"{run.epochs_done()}: start every worker again with the same command plus "
                                  "--resume") from None
