@@ -187,6 +187,9 @@ def test_files_cycle_through_absorbing_layers(reference, tmp_path):
     with pytest.raises(ValueError, match="differ only in their absorbing layer"):
         _generate(tmp_path / "bad", survey=[TINY, TINY.replace(dt=5e-4)])
     assert not (tmp_path / "bad").exists()
+    with pytest.raises(ValueError, match="non-empty list of surveys"):
+        _generate(tmp_path / "empty", survey=[])
+    assert not (tmp_path / "empty").exists()
 
 
 def test_cli_absorbing_list(tmp_path, capsys):

@@ -72,12 +72,18 @@ def _models(name: str, value, survey: Survey, batch: int | None = None) -> np.nd
     return array
 
 
-def _observed(value, survey: Survey) -> np.ndarray:
-    array = np.asarray(value, dtype=np.float32)
-    expected = (survey.shots, survey.nt, survey.receivers)
+def seismic_batch(array: np.ndarray, survey: Survey) -> np.ndarray | None:
+    """``array`` as (batch, shots, nt, receivers), one sample gaining a batch axis; None when its shape
+    does not match the survey (the caller names the source in its error)."""
     if array.ndim == 3:
         array = array[None]
-    if array.ndim != 4 or array.shape[1:] != expected:
+    return array if array.ndim == 4 and array.shape[1:] == (survey.shots, survey.nt, survey.receivers) else None
+
+
+def _observed(value, survey: Survey) -> np.ndarray:
+    array = seismic_batch(np.asarray(value, dtype=np.float32), survey)
+    expected = (survey.shots, survey.nt, survey.receivers)
+    if array is None:
         raise ValueError(f"observed must have shape (batch, {', '.join(map(str, expected))}) [batch, shot, time, "
                          f"receiver] to match the survey, got {np.shape(value)}")
     if not np.all(np.isfinite(array)):

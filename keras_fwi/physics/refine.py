@@ -16,7 +16,7 @@ import numpy as np
 
 from keras_fwi._refine_defaults import REFINE_DEFAULTS
 from keras_fwi.io_utils import atomic_output, refuse_to_clobber
-from keras_fwi.physics.inversion import invert
+from keras_fwi.physics.inversion import invert, seismic_batch
 from keras_fwi.physics.survey import Survey
 
 __all__ = ["load_seismic", "load_survey", "load_velocity", "predict_start", "refine", "write_outputs"]
@@ -56,13 +56,12 @@ def load_seismic(path, survey: Survey) -> np.ndarray:
         ValueError: a shape that does not match the survey, NaN/Inf values.
     """
     seismic = _load_npy(path, "seismic")
-    expected = (survey.shots, survey.nt, survey.receivers)
-    if seismic.ndim == 3:
-        seismic = seismic[None]
-    if seismic.ndim != 4 or seismic.shape[1:] != expected:
-        raise ValueError(f"seismic {path} has shape {seismic.shape} but the survey records {expected} "
-                         f"(shots, time, receivers) per sample; pass the matching --survey or --dataset")
-    return seismic.astype(np.float32)
+    batch = seismic_batch(seismic, survey)
+    if batch is None:
+        raise ValueError(f"seismic {path} has shape {seismic.shape} but the survey records "
+                         f"{(survey.shots, survey.nt, survey.receivers)} (shots, time, receivers) per sample; "
+                         "pass the matching --survey or --dataset")
+    return batch.astype(np.float32)
 
 
 def load_velocity(path, survey: Survey, samples: int, what: str) -> np.ndarray:
