@@ -37,7 +37,7 @@ def test_the_loop_trains_as_fit_does(policy):
         expected = expected_model.fit(train, validation_data=validation, epochs=3, verbose=0, shuffle=False).history
         model = _model()
         strategy = tf.distribute.get_strategy()
-        data = loop.EpochData(train.repeat(3), 4, validation)
+        data = loop.EpochData(train.repeat(3), 4, validation.repeat(), validation_steps=2)
         got = loop.run_epochs(model, strategy, data, initial_epoch=0, epochs=3, callbacks=[], verbose=0).history
     finally:
         keras.config.set_dtype_policy(previous)

@@ -32,7 +32,7 @@ class ResumableBackup(keras.callbacks.Callback):
     """Save the full training state at each epoch end; ``restore`` it before training resumes.
 
     Modelled on ``keras.callbacks.BackupAndRestore`` (epoch-level backups of weights and optimizer),
-    with atomic writes and a restore the trainer calls itself before its one ``fit`` (whose data
+    with atomic writes and a restore the trainer calls itself before its training loop (whose data
     order depends only on the seed and the epoch, so the resumed epochs see the same batches).
 
     Args:
@@ -135,8 +135,7 @@ class AtomicModelCheckpoint(keras.callbacks.Callback):
 
 
 class RunProgressBar(keras.callbacks.ProgbarLogger):
-    """Keras' progress bar, counting epochs out of the whole run ("Epoch 4/12") when each ``fit``
-    call trains a single epoch; when stdout is not a terminal, one plain line per epoch (no ANSI codes,
+    """Keras' progress bar, counting epochs out of the whole run ("Epoch 4/12", also after a resume); when stdout is not a terminal, one plain line per epoch (no ANSI codes,
     backspaces or carriage returns)."""
 
     def __init__(self, total_epochs: int):

@@ -36,12 +36,17 @@ class EpochData:
             ``distribute_datasets_from_function``) of ``(seismic, velocity)`` batches for every
             remaining epoch, one epoch after another.
         steps_per_epoch: int, steps of each epoch (the same on every worker).
-        validation: distributed dataset of one pass over the held-out data, or None.
+        validation: distributed dataset that repeats the passes over the held-out data, or None.
+        validation_steps: int, batches of one pass.
+
+    One iterator of each serves every epoch: an iterator per epoch over a distributed dataset kept
+    each old one's reader alive (RSS grew by the held-out set's size every epoch).
     """
 
     train: object
     steps_per_epoch: int
     validation: object = None
+    validation_steps: int = 0
 
 
 def _loss_tracker(model: keras.Model) -> keras.metrics.Metric:
@@ -110,14 +115,15 @@ def _python_logs(logs: dict) -> dict:
     return {name: float(np.asarray(value)) for name, value in logs.items()}
 
 
-def _validate(model, functions, validation, callbacks) -> dict:
-    """One pass over the held-out data; ``fit``'s ``val_*`` logs (evaluate's callback hooks included)."""
+def _validate(model, functions, validation, steps: int, callbacks) -> dict:
+    """One pass (``steps`` batches of the ``validation`` iterator) over the held-out data; ``fit``'s
+    ``val_*`` logs (evaluate's callback hooks included)."""
     _, test_on_batch, results = functions
     model.reset_metrics()
     callbacks.on_test_begin()
-    for step, batch in enumerate(validation):
+    for step in range(steps):
         callbacks.on_test_batch_begin(step)
-        test_on_batch(batch)
+        test_on_batch(next(validation))
         callbacks.on_test_batch_end(step)
     logs = _python_logs(results())
     callbacks.on_test_end(logs)
@@ -153,6 +159,7 @@ def run_epochs(model: keras.Model, strategy: tf.distribute.Strategy, data: Epoch
                                              verbose=verbose, epochs=epochs, steps=data.steps_per_epoch)
     model.stop_training = False
     iterator = iter(data.train)
+    validation = iter(data.validation) if data.validation is not None else None
     callbacks.on_train_begin()
     training_logs = None
     for epoch in range(initial_epoch, epochs):
@@ -166,8 +173,8 @@ def run_epochs(model: keras.Model, strategy: tf.distribute.Strategy, data: Epoch
             if model.stop_training:
                 break
         epoch_logs = _python_logs(logs)
-        if data.validation is not None:
-            epoch_logs.update(_validate(model, functions, data.validation, callbacks))
+        if validation is not None:
+            epoch_logs.update(_validate(model, functions, validation, data.validation_steps, callbacks))
         callbacks.on_epoch_end(epoch, epoch_logs)
         training_logs = epoch_logs
         if model.stop_training:

@@ -199,8 +199,8 @@ def prepare_model(config: ExperimentConfig, strategy, start: dict, run: RunDirec
 
 def fit_epochs(model: keras.Model, data: RunData, run: RunDirectory, config: ExperimentConfig, done: int,
                verbose, out: RunDirectory | None = None) -> None:
-    """Step 4: train the remaining epochs in one ``fit`` (multi-worker: ``training.loop``, as ``fit`` fails
-    there), backing up after each finite epoch.
+    """Step 4: train the remaining epochs with ``training.loop`` (every strategy: Keras' ``fit`` fails under
+    multi-worker, and one loop keeps the strategies from drifting apart), backing up after each finite epoch.
 
     ``out``: where the callbacks write (default ``run``; a temporary folder on workers other than the chief).
 
@@ -222,26 +222,29 @@ def fit_epochs(model: keras.Model, data: RunData, run: RunDirectory, config: Exp
                  keras.callbacks.CSVLogger(str(out.path / "history.csv"), append=True),
                  keras.callbacks.TensorBoard(str(out.path / "logs")), fwi_callbacks.RunProgressBar(training.epochs)]
     strategy = model.distribute_strategy
-    if not data.per_worker:
-        # default and mirrored: still Keras' fit (one fit over one pipeline; Keras keeps the iterator across
-        # epochs when steps_per_epoch is given). training.loop gives the same history (tests/test_training_loop.py)
-        # but moving these strategies to it waits for the slow memory test to pass on it (benchmarks/RESULTS.md).
-        model.fit(data.run_batches, validation_data=data.validation, initial_epoch=done, epochs=training.epochs,
-                  steps_per_epoch=data.steps_per_epoch, callbacks=callbacks, verbose=verbose, shuffle=False)
-        _raise_if_diverged(guard, backup, run)
-        return
+    validation, validation_steps = None, 0
+    if data.validation is not None:
+        validation, validation_steps = data.validation.repeat(), _batches(data.validation)
     epoch_data = loop.EpochData(distribute(strategy, data.run_batches, data.per_worker), data.steps_per_epoch,
-                                distribute(strategy, data.validation, data.per_worker))
+                                distribute(strategy, validation, data.per_worker), validation_steps)
     try:
         loop.run_epochs(model, strategy, epoch_data, initial_epoch=done, epochs=training.epochs,
                         callbacks=callbacks, verbose=1 if verbose == "auto" else verbose,
                         jit_compile=model.jit_compile, element_spec=data.run_batches.element_spec)
     except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError,
             tf.errors.AbortedError) as error:
+        if not data.per_worker:
+            raise
         raise cluster.WorkerLost(f"lost another worker ({cluster.short_reason(error)}); the backup holds epoch "
                                  f"{run.epochs_done()}: start every worker again with the same command plus "
                                  "--resume") from None
     _raise_if_diverged(guard, backup, run)
+
+
+def _batches(dataset) -> int:
+    """Batches in one pass of ``dataset`` (counted once when tf.data cannot tell)."""
+    count = int(dataset.cardinality())
+    return count if count >= 0 else int(dataset.reduce(0, lambda total, _: total + 1))
 
 
 def _raise_if_diverged(guard, backup, run: RunDirectory) -> None:
@@ -299,7 +302,7 @@ def train(config: ExperimentConfig | None, run_dir, *, resume: bool = False, ini
         init_from: ``.keras`` model or PyTorch checkpoint whose weights start training (recorded:
             a resume before the first backup starts from it again).
         freeze: part names (``"encoder"``, ``"decoder"``) or layer-name patterns to keep fixed.
-        verbose: Keras ``fit`` verbosity.
+        verbose: progress verbosity, as Keras ``fit``'s (``"auto"``, 0, 1 or 2).
         progress: callable for one-line status messages.
 
     Returns:
