@@ -86,7 +86,7 @@ class LossConfig:
 class TrainingConfig:
     epochs: int = 120
     batch_size: int = 256
-    precision: str = "float32"  # auto | float32 | mixed_float16 | mixed_bfloat16
+    precision: str = "auto"  # auto (training.precision.resolve_precision) | float32 | mixed_float16 | mixed_bfloat16
     strategy: str = "default"  # default | mirrored | multi-worker
     seed: int = 0
     jit_compile: bool = True

@@ -76,7 +76,12 @@ def test_two_workers_follow_one_process_and_only_the_chief_writes(experiment, tm
                              str(one), "--batch-size", "8", "--quiet"], check=False, capture_output=True, text=True, timeout=900)
     assert single.returncode == 0, single.stdout[-2000:] + single.stderr[-3000:]
     run = tmp_path / "two"
-    outputs = [process.communicate(timeout=900)[0] for process in _workers(experiment, run, tmp_path)]
+    processes, ended, deadline = _workers(experiment, run, tmp_path), {}, time.monotonic() + 900
+    while len(ended) < 2 and time.monotonic() < deadline:  # output is small (--quiet): the pipes do not fill
+        ended.update({index: time.time() for index, process in enumerate(processes)
+                      if index not in ended and process.poll() is not None})
+        time.sleep(0.05)
+    outputs = [process.communicate(timeout=60)[0] for process in processes]
     assert all(process_output.count("Traceback") == 0 for process_output in outputs), outputs[1][-3000:]
     assert "run directory:" in outputs[0] and "the chief (worker 0) writes the run directory" in outputs[1]
     for key, rtol in (("loss", 1e-3), ("val_loss", 1e-3), ("val_mae", 1e-3), ("val_rmse", 1e-3), ("val_ssim", 1e-2)):
@@ -88,6 +93,9 @@ def test_two_workers_follow_one_process_and_only_the_chief_writes(experiment, tm
     written = sorted(path.name for path in run.iterdir())
     assert written == sorted(path.name for path in one.iterdir())  # the same run directory as one process
     assert not any((tmp_path / "tmp1").iterdir())  # the other worker's temporary saves were removed
+    # The other worker waits for the chief to save and evaluate: had it left at the end of training, its
+    # heartbeats would stop and the coordination service would abort the chief mid-save.
+    assert ended[1] >= (run / "metrics.json").stat().st_mtime
 
 
 @pytest.mark.slow

@@ -55,3 +55,31 @@ def test_a_run_with_auto_keeps_auto_in_its_config(tmp_path):
     train(config, tmp_path / "run", verbose=0, progress=messages.append)
     assert any(message.startswith("precision ") and "auto" in message for message in messages)
     assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["training"]["precision"] == "auto"
+
+
+def test_what_auto_picks_on_a_bf16_cpu_trains_and_saves_float32_outputs(tmp_path, monkeypatch):
+    """The path ``auto`` takes on Intel Xeons (mixed_bfloat16 in graph mode), run here with faked flags."""
+    import keras
+    import numpy as np
+
+    from keras_fwi.training import trainer
+
+    monkeypatch.setattr("keras_fwi.training.precision.cpu_flags", lambda: {"amx_bf16"})
+    monkeypatch.setattr("keras_fwi.training.trainer.resolve_precision",
+                        lambda precision, jit, **kw: resolve_precision(precision, jit, gpus=0, **kw))
+    train_line, val_line = write_openfwi_files(tmp_path, 2, 4)
+    (tmp_path / "train.txt").write_text(train_line + "\n")
+    (tmp_path / "val.txt").write_text(val_line + "\n")
+    config = load_config("quickstart", ["model.options.widths=[2,2,2,2,2]", f"data.train={tmp_path / 'train.txt'}",
+                                        f"data.val={tmp_path / 'val.txt'}", "training.epochs=2",
+                                        "training.batch_size=2", "training.precision=auto",
+                                        "training.figure_samples=0"])
+    messages = []
+    result = trainer.train(config, tmp_path / "run", verbose=0, progress=messages.append)
+    assert any("mixed_bfloat16 in graph mode" in message for message in messages)
+    assert keras.config.dtype_policy().name == "float32"  # restored after the run
+    assert np.isfinite(result.metrics["velocity_mae"]) and result.metrics["velocity_mae"] > 0
+    assert any(layer.dtype_policy.name == "mixed_bfloat16" for layer in result.model.layers)
+    loaded = keras.saving.load_model(tmp_path / "run" / "model.keras")
+    output = loaded(np.zeros((1, *loaded.input_shape[1:]), "float32"))
+    assert output.dtype == "float32" and np.isfinite(keras.ops.convert_to_numpy(output)).all()

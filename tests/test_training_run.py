@@ -32,7 +32,7 @@ def tiny_openfwi(tmp_path_factory):
         "model": {"arch": "inversionnet", "options": {"widths": [4, 4, 8, 8, 16]}},
         "data": {"dataset": "flatvel-a", "train": str(folder / "train.txt"), "val": str(folder / "val.txt")},
         "optimizer": {"learning_rate": 1e-3},
-        "training": {"epochs": 4, "batch_size": 4, "jit_compile": False, "figure_samples": 2},
+        "training": {"precision": "float32", "epochs": 4, "batch_size": 4, "jit_compile": False, "figure_samples": 2},
     }
     path = folder / "tiny.yaml"
     path.write_text(yaml.safe_dump(config))

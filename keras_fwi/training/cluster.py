@@ -23,7 +23,7 @@ import shutil
 import tempfile
 
 __all__ = ["HEARTBEAT_SECONDS", "REGISTER_SECONDS", "WorkerLost", "agree_to_start", "cluster_resolver",
-           "cluster_source", "is_chief", "multi_worker_strategy", "short_reason", "worker_index", "worker_output"]
+           "cluster_source", "finish_together", "is_chief", "multi_worker_strategy", "short_reason", "worker_index", "worker_output"]
 
 HEARTBEAT_SECONDS = 10  # a worker silent this long is declared dead and every collective fails
 REGISTER_SECONDS = 600  # how long the workers wait for all of them to join at start
@@ -147,22 +147,34 @@ def agree_to_start(strategy, ready: bool, steps: int) -> int:
     Raises:
         WorkerLost: another worker's start failed.
     """
-    import tensorflow as tf
-
     index, count = worker_index(strategy)
-    vote = tf.constant([[float(ready), float(steps)]])
-
-    @tf.function
-    def gather():
-        return strategy.run(lambda: tf.distribute.get_replica_context().all_gather(vote, axis=0))
-
-    votes = strategy.experimental_local_results(gather())[0].numpy()
+    votes = _gather(strategy, [float(ready), float(steps)])
     if not votes[:, 0].all():
         failed = sorted({int(i) // max(1, len(votes) // count) for i in (votes[:, 0] == 0).nonzero()[0]} - {index})
         if failed:
             raise WorkerLost(f"worker(s) {', '.join(map(str, failed))} failed to start (see their output); "
                                "this worker stops too")
     return int(votes[:, 1].min())
+
+
+def finish_together(strategy, ok: bool = True) -> bool:
+    """Every worker waits here until the chief has evaluated and saved the model (it calls this last):
+    a worker that exits earlier stops its heartbeats, and the coordination service then aborts the
+    chief. Returns whether every worker arrived with ``ok``."""
+    return bool(_gather(strategy, [float(ok)])[:, 0].all())
+
+
+def _gather(strategy, values: list[float]):
+    """Every replica's ``values`` (one collective over all workers): array (replicas, len(values))."""
+    import tensorflow as tf
+
+    vote = tf.constant([values])
+
+    @tf.function
+    def gather():
+        return strategy.run(lambda: tf.distribute.get_replica_context().all_gather(vote, axis=0))
+
+    return strategy.experimental_local_results(gather())[0].numpy()
 
 
 def short_reason(error) -> str:

@@ -4,7 +4,9 @@ Measured (benchmarks/RESULTS.md, issue 12): on Intel Xeons with AVX-512-BF16 and
 ``mixed_bfloat16`` trained 1.8–2.3× faster than PyTorch eager fp32 (oneDNN's AMX kernels, which XLA
 bypasses), XLA fp32 only 1.15–1.23×; on AMD CPUs without BF16 the opposite held. So: bf16 in graph
 mode where the CPU has BF16 instructions, fp32 with XLA everywhere else (GPUs included, until bf16
-accuracy on them is measured).
+accuracy on them is measured). ``auto`` is the default: the quickstart trained under mixed_bfloat16
+reached the same held-out MAE as in float32 (178 against 176 m/s, and 0.31 against 0.32× the baseline
+on independent maps).
 """
 
 from __future__ import annotations

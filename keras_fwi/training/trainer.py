@@ -347,14 +347,22 @@ def train(config: ExperimentConfig | None, run_dir, *, resume: bool = False, ini
         with cluster.worker_output(run, chief) as out:  # the chief's run directory, or a removed temporary one
             fit_epochs(model, data, run, config, done, verbose, out)
         if not chief:
+            if not cluster.finish_together(strategy):
+                raise cluster.WorkerLost("the chief (worker 0) failed to evaluate or save the model: see its output")
             return TrainResult(run.path, done, training.epochs, {}, model)
-        if workers > 1:  # evaluate and save on the chief alone, outside the cluster's strategy
-            model, data = _single_worker(model, config, verbose)
-        results = finish(model, data, run, config, progress)
+        finished = False
+        try:
+            if workers > 1:  # evaluate and save on the chief alone, outside the cluster's strategy
+                model, data = _single_worker(model, config, verbose)
+            results = finish(model, data, run, config, progress)
+            results["train_seconds"] = time.perf_counter() - started
+            results["resumed_from_epoch"] = done
+            with atomic_output(run.path / "metrics.json", overwrite=True) as tmp:
+                tmp.write_text(json.dumps(results, indent=2))
+            finished = True
+        finally:
+            if workers > 1:  # release the other workers, which wait to keep the cluster alive
+                cluster.finish_together(strategy, finished)
     finally:
         keras.config.set_dtype_policy(previous_policy)
-    results["train_seconds"] = time.perf_counter() - started
-    results["resumed_from_epoch"] = done
-    with atomic_output(run.path / "metrics.json", overwrite=True) as tmp:
-        tmp.write_text(json.dumps(results, indent=2))
     return TrainResult(run.path, done, training.epochs, results, model)
