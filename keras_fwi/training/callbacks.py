@@ -135,8 +135,8 @@ class AtomicModelCheckpoint(keras.callbacks.Callback):
 
 
 class RunProgressBar(keras.callbacks.ProgbarLogger):
-    """Keras' progress bar, counting epochs out of the whole run ("Epoch 4/12", also after a resume); when stdout is not a terminal, one plain line per epoch (no ANSI codes,
-    backspaces or carriage returns)."""
+    """Keras' progress bar, counting epochs out of the whole run ("Epoch 4/12", also after a resume);
+    when stdout is not a terminal, one plain line per epoch (no ANSI codes, backspaces or carriage returns)."""
 
     def __init__(self, total_epochs: int):
         super().__init__()

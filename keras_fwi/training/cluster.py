@@ -23,7 +23,8 @@ import shutil
 import tempfile
 
 __all__ = ["HEARTBEAT_SECONDS", "REGISTER_SECONDS", "WorkerLost", "agree_to_start", "cluster_resolver",
-           "cluster_source", "finish_together", "is_chief", "multi_worker_strategy", "short_reason", "worker_index", "worker_output"]
+           "cluster_source", "finish_together", "is_chief", "multi_worker_strategy", "short_reason", "worker_index",
+           "worker_output"]
 
 HEARTBEAT_SECONDS = 10  # a worker silent this long is declared dead and every collective fails
 REGISTER_SECONDS = 600  # how long the workers wait for all of them to join at start
