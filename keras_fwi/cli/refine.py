@@ -73,6 +73,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--lateral", type=float, default=DEFAULTS["lateral"],
                         help="weight of lateral against vertical velocity changes in the total variation; > 1 "
                              f"favours layered models (default {DEFAULTS['lateral']:g}: isotropic)")
+    parser.add_argument("--lateral-smoothness", type=float, default=DEFAULTS["lateral_smoothness"],
+                        help="weight of the mean squared lateral velocity change (smooths along x, keeps "
+                             f"vertical contrasts; default {DEFAULTS['lateral_smoothness']:g})")
     parser.add_argument("--time-limit", type=float, default=None,
                         help="stop after this many seconds in all (shared by the samples; default: no limit)")
     parser.add_argument("--batch-size", type=int, default=None,
@@ -100,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
     iterations = args.iterations[0] if len(args.iterations) == 1 else args.iterations
     tv = args.tv[0] if len(args.tv) == 1 else args.tv
     report = refine.refine(seismic, start, survey, dataset=args.dataset, labels=labels, iterations=iterations,
-                           method=args.method, tv=tv, lateral=args.lateral, frequencies=args.frequencies,
+                           method=args.method, tv=tv, lateral=args.lateral,
+                           lateral_smoothness=args.lateral_smoothness, frequencies=args.frequencies,
                            grid_factors=args.grid_factors, time_limit=args.time_limit, batch_size=args.batch_size,
                            progress=not args.quiet)
     written = refine.write_outputs(out, report, seismic, survey, args.overwrite)
