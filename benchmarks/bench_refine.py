@@ -39,7 +39,10 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--boundary", type=int, default=None, help="our absorbing width (default: the survey's)")
     parser.add_argument("--iterations", type=int, default=None, help="default: refine's default")
     parser.add_argument("--method", default=None)
-    parser.add_argument("--tv", type=float, default=None)
+    parser.add_argument("--tv", type=lambda text: [float(f) for f in text.split(",")], default=None,
+                        help="TV weight, or comma-separated weights per stage")
+    parser.add_argument("--lateral-smoothness", type=float, default=None)
+    parser.add_argument("--lateral", type=float, default=None, help="TV's weight of lateral differences")
     parser.add_argument("--learning-rate", type=float, default=None)
     parser.add_argument("--frequencies", type=lambda text: [None if f == "full" else float(f)
                                                             for f in text.split(",")], default=None,
@@ -97,7 +100,10 @@ def main() -> None:
     else:
         start = smoothed(truth, args.sigma)
     options = {key: value for key, value in (("iterations", args.iterations), ("method", args.method),
-                                             ("tv", args.tv), ("learning_rate", args.learning_rate),
+                                             ("tv", args.tv if args.tv is None or len(args.tv) > 1
+                                              else args.tv[0]), ("lateral", args.lateral),
+                                             ("lateral_smoothness", args.lateral_smoothness),
+                                             ("learning_rate", args.learning_rate),
                                              ("frequencies", args.frequencies),
                                              ("grid_factors", args.grid_factors)) if value is not None}
     if args.iterations_per_stage:

@@ -66,6 +66,25 @@ def test_refine_recovers_flat_interfaces(case, tmp_path):
     assert (tmp_path / "refine.png").stat().st_size > 0
 
 
+def test_regularisation_options_reach_the_inversion(case, tmp_path):
+    start = np.load(case["start"])[0] + 150.0 * np.sin(np.arange(SURVEY.nx) / 4.0)  # m/s, varies along x
+    np.save(tmp_path / "start.npy", start[None].astype(np.float32))
+    assert main(["refine", str(case["seismic"]), "--init", str(tmp_path / "start.npy"), "--survey",
+                 str(case["survey"]), "--out", str(tmp_path / "out"), "--quiet", "--frequencies", "8,full",
+                 "--grid-factors", "1,1", "--iterations", "1,1", "--tv", "0.3,0", "--lateral", "2",
+                 "--lateral-smoothness", "5"]) == 0
+    report = json.loads((tmp_path / "out" / "refine.json").read_text())
+    settings, history = report["settings"], report["history"]
+    assert (settings["tv"], settings["lateral"], settings["lateral_smoothness"]) == ([0.3, 0.0], 2.0, 5.0)
+    # the first stage's objective is the misfit plus 0.3 x TV (x differences weighted 2) plus 5 x lateral term
+    start = start.astype(np.float32) / 3000.0  # u: m/s over the bounds' width (flatvel-a's), as objective.py says
+    dz = np.diff(start, axis=0, append=start[-1:])
+    dx = np.diff(start, axis=1, append=start[:, -1:])
+    expected_tv = 0.3 * np.mean(np.sqrt(dz ** 2 + 4 * dx ** 2 + 1e-6))
+    lateral = 5.0 * np.mean(dx ** 2)
+    assert history["objective"][0][0] - history["misfit"][0][0] == pytest.approx(expected_tv + lateral, rel=1e-3)
+
+
 def _nothing_written(out) -> bool:
     return not out.exists() or not any(out.iterdir())
 

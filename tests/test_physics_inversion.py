@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from keras_fwi.physics import Survey, invert, simulate
-from keras_fwi.physics.objective import lowpass, lowpass_gain, smoothness_penalty, total_variation
+from keras_fwi.physics.objective import (lateral_penalty, lowpass, lowpass_gain, smoothness_penalty,
+                                         total_variation)
 
 SURVEY = Survey(nz=30, nx=40, dx=10.0, nt=350, dt=1e-3, frequency=15.0, source_z=1, source_x=[4, 20, 35],
                 receiver_z=1, receiver_x=list(range(40)), boundary=12, velocity_range=(1500.0, 4500.0))
@@ -41,6 +42,11 @@ def test_regularisers_match_numpy():
     np.testing.assert_allclose(total_variation(u).numpy(), np.sqrt(dz ** 2 + dx ** 2 + 1e-6).mean(axis=(1, 2)),
                                rtol=1e-5)
     np.testing.assert_allclose(smoothness_penalty(u).numpy(), (dz ** 2 + dx ** 2).mean(axis=(1, 2)), rtol=1e-5)
+    np.testing.assert_allclose(total_variation(u, 3.0).numpy(), np.sqrt(dz ** 2 + 9 * dx ** 2 + 1e-6).mean(axis=(1, 2)),
+                               rtol=1e-5)
+    np.testing.assert_allclose(smoothness_penalty(u, 3.0).numpy(), (dz ** 2 + 9 * dx ** 2).mean(axis=(1, 2)),
+                               rtol=1e-5)
+    np.testing.assert_allclose(lateral_penalty(u).numpy(), (dx ** 2).mean(axis=(1, 2)), rtol=1e-5)
 
 
 def test_misfit_decreases_monotonically_with_lbfgs():
@@ -92,6 +98,33 @@ def test_total_variation_removes_noise_from_a_blocky_model():
     assert with_tv.mae_after[0] < 0.8 * with_tv.mae_before[0]
 
 
+def test_lateral_smoothness_removes_lateral_noise_and_keeps_the_layers():
+    truth = _layers()
+    observed = simulate(truth, SURVEY).numpy()
+    noisy = truth + np.random.default_rng(3).normal(0, 80.0, truth.shape).astype(np.float32)
+    runs = {weight: invert(observed, noisy, SURVEY, iterations=10, tv=0.1, lateral_smoothness=weight, method="lbfgs",
+                           progress=False, true_velocity=truth) for weight in (0.0, 10.0)}
+    lateral_noise = {k: float(np.std(run.velocity[0], axis=1).mean()) for k, run in runs.items()}  # m/s, along x
+    assert lateral_noise[10.0] < 0.7 * lateral_noise[0.0]
+    assert runs[10.0].mae_after[0] < 0.8 * runs[0.0].mae_after[0]
+    profile = runs[10.0].velocity[0].mean(axis=1)  # the vertical contrasts (600 m/s each) survive
+    assert profile[14] - profile[6] > 550.0 and profile[25] - profile[15] > 550.0
+
+
+def test_tv_per_stage():
+    truth = _layers()
+    observed = simulate(truth, SURVEY).numpy()
+    result = invert(observed, truth + 150.0, SURVEY, iterations=(1, 1), frequencies=(8.0, None), tv=(50.0, 0.0),
+                    progress=False)
+    history = result.history
+    # the first stage's objective holds 50 x TV on top of the misfit; the full-band stage none
+    tv_start = 50.0 * float(total_variation((truth + 150.0)[:, :, :] / 3000.0)[0])
+    assert history["objective"][0][0] - history["misfit"][0][0] == pytest.approx(tv_start, rel=1e-3)
+    assert history["objective"][-1][0] == pytest.approx(history["misfit"][-1][0], rel=1e-6)
+    with pytest.raises(ValueError, match="tv gives 3 stages but frequencies 2"):
+        invert(observed, truth, SURVEY, iterations=2, frequencies=(8.0, None), tv=(1.0, 1.0, 1.0), progress=False)
+
+
 def test_multiscale_history_and_stopping():
     truth = _layers()
     observed = simulate(truth, SURVEY).numpy()
@@ -113,6 +146,8 @@ def test_multiscale_history_and_stopping():
     (dict(bounds=(1500.0, 9000.0)), "unstable time step"),
     (dict(method="sgd"), "method must be one of"),
     (dict(tv=-1.0), "tv must be a finite number >= 0"),
+    (dict(lateral=0.0), "lateral must be a finite number > 0"),
+    (dict(lateral_smoothness=-1.0), "lateral_smoothness must be a finite number >= 0"),
 ])
 def test_bad_input_is_one_clear_error(change, message):
     arguments = dict(observed=np.zeros((1, 3, 350, 40)), initial=np.full((1, 30, 40), 2000.0), method="adam")

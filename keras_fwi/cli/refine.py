@@ -21,7 +21,8 @@ def _list_of(convert, what: str):
     return parse
 
 
-_EXAMPLES = {"iterations": "40 or 30,30,20", "frequencies": "4,8,full", "grid factors": "4,2,1"}
+_EXAMPLES = {"iterations": "40 or 30,30,20", "frequencies": "4,8,full", "grid factors": "4,2,1",
+             "TV weights": "0.1 or 0.3,0.2,0.1"}
 
 
 def _cutoff(item: str) -> float | None:
@@ -67,8 +68,14 @@ def add_parser(subparsers) -> None:
                              f"low cutoffs only) (default {_text(DEFAULTS['grid_factors'] or [1])})")
     parser.add_argument("--method", choices=("adam", "lbfgs"), default=DEFAULTS["method"],
                         help=f"optimiser (default {DEFAULTS['method']})")
-    parser.add_argument("--tv", type=float, default=DEFAULTS["tv"],
-                        help=f"total-variation weight (default {DEFAULTS['tv']:g})")
+    parser.add_argument("--tv", type=_list_of(float, "TV weights"), default=_as_list(DEFAULTS["tv"]),
+                        help=f"total-variation weight, or one per stage (default {_text(DEFAULTS['tv'])})")
+    parser.add_argument("--lateral", type=float, default=DEFAULTS["lateral"],
+                        help="weight of lateral against vertical velocity changes in the total variation; > 1 "
+                             f"favours layered models (default {DEFAULTS['lateral']:g}: isotropic)")
+    parser.add_argument("--lateral-smoothness", type=float, default=DEFAULTS["lateral_smoothness"],
+                        help="weight of the mean squared lateral velocity change (smooths along x, keeps "
+                             f"vertical contrasts; default {DEFAULTS['lateral_smoothness']:g})")
     parser.add_argument("--time-limit", type=float, default=None,
                         help="stop after this many seconds in all (shared by the samples; default: no limit)")
     parser.add_argument("--batch-size", type=int, default=None,
@@ -94,8 +101,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         start = refine.predict_start(args.model, seismic, args.dataset, survey)
     iterations = args.iterations[0] if len(args.iterations) == 1 else args.iterations
+    tv = args.tv[0] if len(args.tv) == 1 else args.tv
     report = refine.refine(seismic, start, survey, dataset=args.dataset, labels=labels, iterations=iterations,
-                           method=args.method, tv=args.tv, frequencies=args.frequencies,
+                           method=args.method, tv=tv, lateral=args.lateral,
+                           lateral_smoothness=args.lateral_smoothness, frequencies=args.frequencies,
                            grid_factors=args.grid_factors, time_limit=args.time_limit, batch_size=args.batch_size,
                            progress=not args.quiet)
     written = refine.write_outputs(out, report, seismic, survey, args.overwrite)

@@ -100,8 +100,22 @@ def _bounds(bounds, survey: Survey) -> tuple[float, float]:
     return low, high
 
 
-def _schedule(iterations, frequencies, grid_factors=None) -> list[tuple[float | None, int, int]]:
-    """[(cutoff Hz or None, grid factor, iterations)] per stage."""
+def _per_stage(name: str, value, stages: int) -> list[float]:
+    """``value`` (one number or one per stage) as one finite number >= 0 per stage, else a ValueError."""
+    values = list(value) if isinstance(value, (list, tuple)) else [value] * stages
+    if len(values) != stages:
+        raise ValueError(f"{name} gives {len(values)} stages but frequencies {stages}")
+    try:
+        values = [float(item) for item in values]
+    except (TypeError, ValueError):
+        values = [math.nan]
+    if not all(math.isfinite(item) and item >= 0 for item in values):
+        raise ValueError(f"{name} must be a finite number >= 0 (or one per stage), got {value!r}")
+    return values
+
+
+def _schedule(iterations, frequencies, grid_factors=None, tv=0.0) -> list[tuple[float | None, int, int, float]]:
+    """[(cutoff Hz or None, grid factor, iterations, TV weight)] per stage."""
     frequencies = list(frequencies)
     if not frequencies:
         raise ValueError("frequencies must list at least one stage (None for the full band)")
@@ -116,8 +130,9 @@ def _schedule(iterations, frequencies, grid_factors=None) -> list[tuple[float | 
     else:
         total = positive_int("iterations", iterations)
         counts = [total // len(frequencies) + (i < total % len(frequencies)) for i in range(len(frequencies))][::-1]
-    return [(None if f is None else float(f), factor, count)
-            for f, factor, count in zip(frequencies, factors, counts) if count]
+    weights = _per_stage("tv", tv, len(frequencies))
+    return [(None if f is None else float(f), factor, count, weight)
+            for f, factor, count, weight in zip(frequencies, factors, counts, weights) if count]
 
 
 class _Recorder:
@@ -233,8 +248,8 @@ def _default_chunk(survey: Survey, batch: int) -> int:
 
 
 def invert(observed, initial, survey: Survey, *, iterations=40, method: str = "adam",
-           learning_rate: float = 20.0, frequencies=(None,), grid_factors=None, bounds=None, tv: float = 0.0,
-           smoothness: float = 0.0, normalize_traces: bool = False, target_misfit: float | None = None,
+           learning_rate: float = 20.0, frequencies=(None,), grid_factors=None, bounds=None, tv=0.0,
+           lateral: float = 1.0, smoothness: float = 0.0, lateral_smoothness: float = 0.0, normalize_traces: bool = False, target_misfit: float | None = None,
            time_limit: float | None = None, true_velocity=None, batch_size: int | None = None,
            progress: bool = True) -> InversionResult:
     """Full-waveform inversion: refine ``initial`` velocity models so that they explain ``observed`` data.
@@ -256,7 +271,10 @@ def invert(observed, initial, survey: Survey, *, iterations=40, method: str = "a
             at the slowest velocity). The models stay on the survey's grid.
         bounds: (min, max) m/s, default ``survey.velocity_range``; max must be stable (CFL).
         tv, smoothness: float >= 0, weights of total variation and squared-gradient regularisation
-            (dimensionless; see ``keras_fwi.physics.objective``).
+            (dimensionless; see ``keras_fwi.physics.objective``); ``tv`` may give one weight per stage.
+        lateral: float > 0, weight of lateral (x) differences against vertical ones in both
+            regularisers; 1 is isotropic, > 1 favours layered models.
+        lateral_smoothness: float >= 0, weight of the mean squared lateral difference (favours layers).
         normalize_traces: bool, compare traces each divided by its L2 norm (amplitude-robust).
         target_misfit: float or None, stop (a model, for Adam) once the relative misfit is below it.
         time_limit: float or None, seconds after which the loop stops (for "lbfgs", the time left is
@@ -285,13 +303,16 @@ def invert(observed, initial, survey: Survey, *, iterations=40, method: str = "a
     bounds = _bounds(bounds, survey)
     velocity = np.clip(_models("initial", initial, survey, batch), *bounds)
     truth = None if true_velocity is None else _models("true_velocity", true_velocity, survey, batch)
-    stages = _schedule(iterations, frequencies, grid_factors)
-    for name, value in (("tv", tv), ("smoothness", smoothness), ("learning_rate", learning_rate)):
+    stages = _schedule(iterations, frequencies, grid_factors, tv)
+    for name, value in (("smoothness", smoothness), ("lateral_smoothness", lateral_smoothness),
+                        ("learning_rate", learning_rate)):
         if not (math.isfinite(value) and value >= 0):
             raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    if not (math.isfinite(lateral) and lateral > 0):
+        raise ValueError(f"lateral must be a finite number > 0 (1: isotropic), got {lateral!r}")
     chunk = _default_chunk(survey, batch) if batch_size is None else positive_int("batch_size", batch_size)
     settings = {"survey": survey, "stages": stages, "method": method, "bounds": bounds,
-                "learning_rate": learning_rate, "terms": (tv, smoothness, normalize_traces),
+                "learning_rate": learning_rate, "terms": (smoothness, normalize_traces, lateral, lateral_smoothness),
                 "target_misfit": target_misfit, "progress": progress}
     if method == "adam" or batch == 1:
         return _run(observed, velocity, truth, chunk=chunk, time_limit=time_limit, **settings)
@@ -308,11 +329,15 @@ def invert(observed, initial, survey: Survey, *, iterations=40, method: str = "a
 def _run(observed, velocity, truth, *, survey, stages, method, bounds, learning_rate, terms, target_misfit,
          progress, chunk, time_limit) -> InversionResult:
     """``invert`` on checked inputs: one optimiser over the whole batch."""
-    objective = Objective(observed, survey, bounds[1] - bounds[0], *terms, chunk)
+    smoothness, normalize_traces, lateral, lateral_smoothness = terms
+    objective = Objective(observed, survey, bounds[1] - bounds[0], smoothness=smoothness,
+                          normalize_traces=normalize_traces, chunk=chunk, lateral=lateral,
+                          lateral_smoothness=lateral_smoothness)
     recorder = _Recorder(truth, sum(count for *_, count in stages), target_misfit, time_limit, progress)
     start_velocity, stopped = velocity.copy(), "iterations"
     try:
-        for cutoff, factor, count in stages:
+        for cutoff, factor, count, tv in stages:
+            objective.tv = tv
             objective.set_cutoff(cutoff, factor)
             if method == "adam":
                 velocity, reason = _adam_stage(objective, velocity, bounds, count, learning_rate, recorder)

@@ -5,10 +5,13 @@ For each model ``i`` of a batch, with ``d = simulate(v)`` and observed data ``d_
 optional per-trace normalisation,
 
     misfit_i = || N(F d_i) - N(F d_obs_i) ||^2 / || N(F d_obs_i) ||^2        (1 = as bad as no data)
-    J_i      = misfit_i + tv * TV(u_i) + smoothness * S(u_i),   u = v / (v_max - v_min),
+    J_i      = misfit_i + tv * TV(u_i) + smoothness * S(u_i) + lateral_smoothness * L(u_i),
+    u = v / (v_max - v_min),
 
-where ``TV(u)`` is the mean over cells of ``sqrt(du_z^2 + du_x^2 + eps^2)`` (forward differences) and
-``S(u)`` the mean of ``du_z^2 + du_x^2``. Dividing by the observed energy and measuring ``u`` in
+where ``TV(u)`` is the mean over cells of ``sqrt(du_z^2 + (a du_x)^2 + eps^2)`` (forward differences) and
+``S(u)`` the mean of ``du_z^2 + (a du_x)^2`` and ``L(u)`` the mean of ``du_x^2`` alone; ``a`` (``lateral``, default 1: isotropic) weighs lateral
+changes against vertical ones: a > 1 favours layered models (structure that varies more with depth
+than along x), as structure-oriented regularisation in FWI does, without any model family's shape. Dividing by the observed energy and measuring ``u`` in
 units of the velocity range make the weights dimensionless and the same for any survey and grid.
 
 Low-passing: ``F`` multiplies the spectrum by ``1 / (1 + (f / f_c)^(2 order))``, the squared gain of
@@ -33,7 +36,7 @@ from keras_fwi.physics.coarse import CoarseGrid
 from keras_fwi.physics.simulate import simulate
 from keras_fwi.physics.survey import Survey
 
-__all__ = ["Objective", "lowpass", "lowpass_gain", "total_variation", "smoothness_penalty"]
+__all__ = ["Objective", "lateral_penalty", "lowpass", "lowpass_gain", "smoothness_penalty", "total_variation"]
 
 COARSE_POINTS_PER_WAVELENGTH = 5.0  # a coarse stage needs this many cells per wavelength at its cutoff
 TV_EPSILON = 1e-3  # in units of the velocity range per cell: keeps TV differentiable where flat
@@ -90,16 +93,23 @@ def _differences(u: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     return dz, dx
 
 
-def total_variation(u) -> tf.Tensor:
-    """Isotropic TV per model: mean of sqrt(dz^2 + dx^2 + TV_EPSILON^2) over cells, shape (batch,)."""
+def total_variation(u, lateral: float = 1.0) -> tf.Tensor:
+    """TV per model: mean of sqrt(dz^2 + (lateral dx)^2 + TV_EPSILON^2) over cells, shape (batch,);
+    ``lateral`` = 1 is isotropic, > 1 penalises changes along x (axis 2) more than along depth."""
     dz, dx = _differences(tf.convert_to_tensor(u, tf.float32))
-    return tf.reduce_mean(tf.sqrt(dz ** 2 + dx ** 2 + TV_EPSILON ** 2), axis=[1, 2])
+    return tf.reduce_mean(tf.sqrt(dz ** 2 + (lateral * dx) ** 2 + TV_EPSILON ** 2), axis=[1, 2])
 
 
-def smoothness_penalty(u) -> tf.Tensor:
-    """Mean squared gradient per model, shape (batch,)."""
+def lateral_penalty(u) -> tf.Tensor:
+    """Mean squared lateral difference (along x, axis 2) per model, shape (batch,)."""
+    _, dx = _differences(tf.convert_to_tensor(u, tf.float32))
+    return tf.reduce_mean(dx ** 2, axis=[1, 2])
+
+
+def smoothness_penalty(u, lateral: float = 1.0) -> tf.Tensor:
+    """Mean of dz^2 + (lateral dx)^2 per model, shape (batch,)."""
     dz, dx = _differences(tf.convert_to_tensor(u, tf.float32))
-    return tf.reduce_mean(dz ** 2 + dx ** 2, axis=[1, 2])
+    return tf.reduce_mean(dz ** 2 + (lateral * dx) ** 2, axis=[1, 2])
 
 
 class Objective:
@@ -109,16 +119,19 @@ class Objective:
         observed: float32 array [batch, shot, time, receiver], raw amplitudes.
         survey: ``Survey`` the data were recorded with.
         velocity_scale: float, m/s, the unit of ``u`` in the regularisation (the bounds' width).
-        tv, smoothness: float >= 0, regularisation weights.
+        tv, smoothness: float >= 0, regularisation weights (``tv`` may be changed between stages).
+        lateral: float > 0, weight of lateral differences against vertical ones in both terms.
+        lateral_smoothness: float >= 0, weight of the squared lateral differences alone.
         normalize_traces: bool, compare traces after dividing each by its norm.
         chunk: int, models per simulation (bounds the gradient's memory).
     """
 
     def __init__(self, observed: np.ndarray, survey: Survey, velocity_scale: float, tv: float = 0.0,
-                 smoothness: float = 0.0, normalize_traces: bool = False, chunk: int = 4):
-        self.survey, self.scale = survey, float(velocity_scale)
+                 smoothness: float = 0.0, normalize_traces: bool = False, chunk: int = 4, lateral: float = 1.0,
+                 lateral_smoothness: float = 0.0):
+        self.survey, self.scale, self.lateral = survey, float(velocity_scale), float(lateral)
         self.tv, self.smoothness, self.normalize_traces = float(tv), float(smoothness), bool(normalize_traces)
-        self.chunk = int(chunk)
+        self.chunk, self.lateral_smoothness = int(chunk), float(lateral_smoothness)
         self._raw = np.asarray(observed, np.float32)
         self.set_cutoff(None)
 
@@ -164,9 +177,11 @@ class Objective:
         misfit = tf.reduce_sum(tf.square(simulated - self._observed[index]), axis=[1, 2, 3]) / self._energy[index]
         total = misfit
         if self.tv:
-            total = total + self.tv * total_variation(velocity / self.scale)
+            total = total + self.tv * total_variation(velocity / self.scale, self.lateral)
         if self.smoothness:
-            total = total + self.smoothness * smoothness_penalty(velocity / self.scale)
+            total = total + self.smoothness * smoothness_penalty(velocity / self.scale, self.lateral)
+        if self.lateral_smoothness:
+            total = total + self.lateral_smoothness * lateral_penalty(velocity / self.scale)
         return total, misfit
 
     def __call__(self, velocity: np.ndarray, gradient: bool = True):
