@@ -249,7 +249,8 @@ def _default_chunk(survey: Survey, batch: int) -> int:
 
 def invert(observed, initial, survey: Survey, *, iterations=40, method: str = "adam",
            learning_rate: float = 20.0, frequencies=(None,), grid_factors=None, bounds=None, tv=0.0,
-           lateral: float = 1.0, smoothness: float = 0.0, lateral_smoothness: float = 0.0, normalize_traces: bool = False, target_misfit: float | None = None,
+           lateral: float = 1.0, smoothness: float = 0.0, lateral_smoothness: float = 0.0,
+           normalize_traces: bool = False, target_misfit: float | None = None,
            time_limit: float | None = None, true_velocity=None, batch_size: int | None = None,
            progress: bool = True) -> InversionResult:
     """Full-waveform inversion: refine ``initial`` velocity models so that they explain ``observed`` data.

@@ -8,10 +8,11 @@ optional per-trace normalisation,
     J_i      = misfit_i + tv * TV(u_i) + smoothness * S(u_i) + lateral_smoothness * L(u_i),
     u = v / (v_max - v_min),
 
-where ``TV(u)`` is the mean over cells of ``sqrt(du_z^2 + (a du_x)^2 + eps^2)`` (forward differences) and
-``S(u)`` the mean of ``du_z^2 + (a du_x)^2`` and ``L(u)`` the mean of ``du_x^2`` alone; ``a`` (``lateral``, default 1: isotropic) weighs lateral
-changes against vertical ones: a > 1 favours layered models (structure that varies more with depth
-than along x), as structure-oriented regularisation in FWI does, without any model family's shape. Dividing by the observed energy and measuring ``u`` in
+where ``TV(u)`` is the mean over cells of ``sqrt(du_z^2 + (a du_x)^2 + eps^2)`` (forward differences),
+``S(u)`` the mean of ``du_z^2 + (a du_x)^2`` and ``L(u)`` the mean of ``du_x^2`` alone. ``a`` (``lateral``,
+default 1: isotropic) weighs lateral changes against vertical ones: a > 1 favours layered models
+(structure that varies more with depth than along x), as structure-oriented regularisation in FWI
+does, without any model family's shape. Dividing by the observed energy and measuring ``u`` in
 units of the velocity range make the weights dimensionless and the same for any survey and grid.
 
 Low-passing: ``F`` multiplies the spectrum by ``1 / (1 + (f / f_c)^(2 order))``, the squared gain of

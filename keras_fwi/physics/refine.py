@@ -130,7 +130,8 @@ def refine(seismic, start, survey: Survey, *, dataset: str | None = None, labels
            learning_rate: float = REFINE_DEFAULTS["learning_rate"], tv=REFINE_DEFAULTS["tv"],
            lateral: float = REFINE_DEFAULTS["lateral"],
            lateral_smoothness: float = REFINE_DEFAULTS["lateral_smoothness"],
-           frequencies=REFINE_DEFAULTS["frequencies"], grid_factors=REFINE_DEFAULTS["grid_factors"], time_limit: float | None = None,
+           frequencies=REFINE_DEFAULTS["frequencies"], grid_factors=REFINE_DEFAULTS["grid_factors"],
+           time_limit: float | None = None,
            batch_size: int | None = None, progress: bool = True) -> dict:
     """``invert`` with the measured defaults; returns a JSON-ready report plus ``velocity`` and ``start``.
 
@@ -159,7 +160,8 @@ def refine(seismic, start, survey: Survey, *, dataset: str | None = None, labels
                 "tv": list(tv) if isinstance(tv, (list, tuple)) else tv, "lateral": lateral,
                 "lateral_smoothness": lateral_smoothness,
                 "frequencies": list(frequencies),
-                "grid_factors": None if grid_factors is None else list(grid_factors), "bounds": list(bounds), "time_limit": time_limit,
+                "grid_factors": None if grid_factors is None else list(grid_factors), "bounds": list(bounds),
+                "time_limit": time_limit,
                 "dataset": dataset, "survey": survey.to_dict()}
     return {"velocity": result.velocity, "start": np.asarray(start, np.float32), "labels": labels,
             "history": result.history, "settings": settings, "summary": summary}
