@@ -20,7 +20,8 @@ def test_a_trained_run_loads_exports_and_predicts_without_dataset(tmp_path, caps
     (tmp_path / "val.txt").write_text(lines[1] + "\n")
     config = {"name": "tiny", "model": {"arch": "inversionnet", "options": {"widths": [4, 4, 8, 8, 16]}},
               "data": {"dataset": "curvevel-a", "train": str(tmp_path / "train.txt"), "val": str(tmp_path / "val.txt")},
-              "training": {"precision": "float32", "epochs": 1, "batch_size": 4, "jit_compile": False, "figure_samples": 0}}
+              "training": {"precision": "float32",
+                           "epochs": 1, "batch_size": 4, "jit_compile": False, "figure_samples": 0}}
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(config))
     run = tmp_path / "run"
     assert main(["train", "--config", str(tmp_path / "tiny.yaml"), "--run-dir", str(run), "--quiet"]) == 0

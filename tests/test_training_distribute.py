@@ -38,7 +38,8 @@ def test_mirrored_matches_one_device(tmp_path):
     config = {"name": "mirrored", "model": {"options": {"widths": [4, 4, 8, 8, 16]}},
               "data": {"train": str(folder / "train.txt"), "val": str(folder / "val.txt")},
               "optimizer": {"learning_rate": 1e-3, "scale_by_replicas": False},
-              "training": {"precision": "float32", "epochs": 3, "jit_compile": False, "recompute_batch_norm": False, "figure_samples": 0,
+              "training": {"precision": "float32",
+                           "epochs": 3, "jit_compile": False, "recompute_batch_norm": False, "figure_samples": 0,
                            "sync_batch_norm": True}}
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))

@@ -30,7 +30,8 @@ def test_rss_stays_flat_over_epochs(tmp_path):
     config = {"name": "memory", "model": {"options": {"widths": [4, 4, 8, 8, 16]}},
               "data": {"train": str(tmp_path / "train.txt"), "val": str(tmp_path / "val.txt")},
               "optimizer": {"learning_rate": 1e-3},
-              "training": {"precision": "float32", "epochs": 6, "batch_size": 16, "jit_compile": True, "figure_samples": 0}}
+              "training": {"precision": "float32",
+                           "epochs": 6, "batch_size": 16, "jit_compile": True, "figure_samples": 0}}
     (tmp_path / "memory.yaml").write_text(yaml.safe_dump(config))
     run = tmp_path / "run"
     child = subprocess.Popen([sys.executable, "-m", "keras_fwi", "train", "--config", str(tmp_path / "memory.yaml"),

@@ -30,7 +30,8 @@ def tiny(tmp_path_factory):
     config = {"name": "tiny", "model": {"options": {"widths": [4, 4, 8, 8, 16]}},
               "data": {"train": str(folder / "train.txt"), "val": str(folder / "val.txt")},
               "optimizer": {"learning_rate": 1e-3},
-              "training": {"precision": "float32", "epochs": 2, "batch_size": 2, "jit_compile": False, "figure_samples": 0}}
+              "training": {"precision": "float32",
+                           "epochs": 2, "batch_size": 2, "jit_compile": False, "figure_samples": 0}}
     (folder / "tiny.yaml").write_text(yaml.safe_dump(config))
     return folder / "tiny.yaml"
 
