@@ -14,6 +14,17 @@ XEON_AMX = "flags\t\t: fpu vme avx2 avx512f avx512_bf16 amx_bf16 amx_tile amx_in
 AMD_ZEN3 = "flags\t\t: fpu vme avx2 fma sha_ni\n"
 
 
+def _tiny_quickstart(tmp_path, samples: int, epochs: int, extra=()):
+    """The quickstart with tiny widths on two OpenFWI files of ``samples`` (train, val), precision auto."""
+    train_line, val_line = write_openfwi_files(tmp_path, 2, samples)
+    (tmp_path / "train.txt").write_text(train_line + "\n")
+    (tmp_path / "val.txt").write_text(val_line + "\n")
+    return load_config("quickstart", ["model.options.widths=[2,2,2,2,2]", f"data.train={tmp_path / 'train.txt'}",
+                                      f"data.val={tmp_path / 'val.txt'}", f"training.epochs={epochs}",
+                                      "training.batch_size=2", "training.precision=auto",
+                                      "training.figure_samples=0", *extra])
+
+
 @pytest.mark.parametrize("cpuinfo, expected", [(XEON_AMX, ("mixed_bfloat16", False)),
                                                ("flags : avx512f avx512_bf16\n", ("mixed_bfloat16", False)),
                                                (AMD_ZEN3, ("float32", True)), ("", ("float32", True))])
@@ -44,13 +55,7 @@ def test_this_machine_is_detected_without_faking():
 def test_a_run_with_auto_keeps_auto_in_its_config(tmp_path):
     from keras_fwi.training.trainer import train
 
-    train_line, val_line = write_openfwi_files(tmp_path, 2, 2)
-    (tmp_path / "train.txt").write_text(train_line + "\n")
-    (tmp_path / "val.txt").write_text(val_line + "\n")
-    config = load_config("quickstart", ["model.options.widths=[2,2,2,2,2]", f"data.train={tmp_path / 'train.txt'}",
-                                        f"data.val={tmp_path / 'val.txt'}", "training.epochs=1",
-                                        "training.batch_size=2", "training.jit_compile=false",
-                                        "training.precision=auto", "training.figure_samples=0"])
+    config = _tiny_quickstart(tmp_path, samples=2, epochs=1, extra=["training.jit_compile=false"])
     messages = []
     train(config, tmp_path / "run", verbose=0, progress=messages.append)
     assert any(message.startswith("precision ") and "auto" in message for message in messages)
@@ -67,13 +72,7 @@ def test_what_auto_picks_on_a_bf16_cpu_trains_and_saves_float32_outputs(tmp_path
     monkeypatch.setattr("keras_fwi.training.precision.cpu_flags", lambda: {"amx_bf16"})
     monkeypatch.setattr("keras_fwi.training.trainer.resolve_precision",
                         lambda precision, jit, **kw: resolve_precision(precision, jit, gpus=0, **kw))
-    train_line, val_line = write_openfwi_files(tmp_path, 2, 4)
-    (tmp_path / "train.txt").write_text(train_line + "\n")
-    (tmp_path / "val.txt").write_text(val_line + "\n")
-    config = load_config("quickstart", ["model.options.widths=[2,2,2,2,2]", f"data.train={tmp_path / 'train.txt'}",
-                                        f"data.val={tmp_path / 'val.txt'}", "training.epochs=2",
-                                        "training.batch_size=2", "training.precision=auto",
-                                        "training.figure_samples=0"])
+    config = _tiny_quickstart(tmp_path, samples=4, epochs=2)
     messages = []
     result = trainer.train(config, tmp_path / "run", verbose=0, progress=messages.append)
     assert any("mixed_bfloat16 in graph mode" in message for message in messages)

@@ -176,13 +176,13 @@ class Objective:
         else:
             simulated = self._prepare(lowpass(self._grid.simulate(velocity), self._gain) * self._mask)
         misfit = tf.reduce_sum(tf.square(simulated - self._observed[index]), axis=[1, 2, 3]) / self._energy[index]
-        total = misfit
+        total, u = misfit, velocity / self.scale
         if self.tv:
-            total = total + self.tv * total_variation(velocity / self.scale, self.lateral)
+            total = total + self.tv * total_variation(u, self.lateral)
         if self.smoothness:
-            total = total + self.smoothness * smoothness_penalty(velocity / self.scale, self.lateral)
+            total = total + self.smoothness * smoothness_penalty(u, self.lateral)
         if self.lateral_smoothness:
-            total = total + self.lateral_smoothness * lateral_penalty(velocity / self.scale)
+            total = total + self.lateral_smoothness * lateral_penalty(u)
         return total, misfit
 
     def __call__(self, velocity: np.ndarray, gradient: bool = True):

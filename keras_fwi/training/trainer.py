@@ -224,7 +224,7 @@ def fit_epochs(model: keras.Model, data: RunData, run: RunDirectory, config: Exp
     strategy = model.distribute_strategy
     validation, validation_steps = None, 0
     if data.validation is not None:
-        validation, validation_steps = data.validation.repeat(), _batches(data.validation)
+        validation, validation_steps = data.validation.repeat(), int(data.validation.cardinality())
     epoch_data = loop.EpochData(distribute(strategy, data.run_batches, data.per_worker), data.steps_per_epoch,
                                 distribute(strategy, validation, data.per_worker), validation_steps)
     try:
@@ -239,12 +239,6 @@ def fit_epochs(model: keras.Model, data: RunData, run: RunDirectory, config: Exp
                                  f"{run.epochs_done()}: start every worker again with the same command plus "
                                  "--resume") from None
     _raise_if_diverged(guard, backup, run)
-
-
-def _batches(dataset) -> int:
-    """Batches in one pass of ``dataset`` (counted once when tf.data cannot tell)."""
-    count = int(dataset.cardinality())
-    return count if count >= 0 else int(dataset.reduce(0, lambda total, _: total + 1))
 
 
 def _raise_if_diverged(guard, backup, run: RunDirectory) -> None:
