@@ -65,3 +65,14 @@ def test_short_reason_keeps_the_line_that_says_what_happened():
                "Error reported from /job:worker/task:1: The following tasks are unhealthy (stopped sending "
                "heartbeats):\n/job:worker/replica:0/task:1\n")
     assert cluster.short_reason(RuntimeError(message)).startswith("Collective ops is aborted by")
+
+
+def test_the_last_vote_says_whether_the_chief_finished():
+    """Workers leave ``finish_together`` only with the chief; a chief whose finish failed votes False, so the
+    others raise instead of reporting success (the multi-worker exit order itself: test_training_multiworker)."""
+    import tensorflow as tf
+
+    strategy = tf.distribute.get_strategy()
+    assert cluster.finish_together(strategy) is True
+    assert cluster.finish_together(strategy, ok=False) is False
+    assert cluster.agree_to_start(strategy, True, 7) == 7
