@@ -23,6 +23,8 @@ import yaml
 __all__ = ["DataConfig", "ExperimentConfig", "GenerateConfig", "LossConfig", "ModelConfig", "OptimizerConfig",
            "TrainingConfig", "experiment_names", "load_config"]
 
+SHARD_MODES = ("samples", "files")  # training.shard: how multi-worker training divides the data
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
@@ -88,6 +90,7 @@ class TrainingConfig:
     batch_size: int = 256
     precision: str = "auto"  # auto (training.precision.resolve_precision) | float32 | mixed_float16 | mixed_bfloat16
     strategy: str = "default"  # default | mirrored | multi-worker
+    shard: str = "samples"  # multi-worker: samples (each global batch split, as one process) | files (whole files)
     seed: int = 0
     jit_compile: bool = True
     sync_batch_norm: bool = False  # BatchNorm statistics over all replicas (OpenFWI's --sync-bn)
@@ -100,6 +103,8 @@ class TrainingConfig:
             value = getattr(self, key)
             if isinstance(value, int) and value <= 0:
                 raise ValueError(f"config key training.{key} must be a positive int, got {value}")
+        if self.shard not in SHARD_MODES:
+            raise ValueError(f"config key training.shard must be one of {', '.join(SHARD_MODES)}, got {self.shard!r}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -36,6 +36,7 @@ def test_overrides_change_any_key():
     (["optimizer.milestones=5"], "config key optimizer.milestones must be a list"),
     (["colour=blue"], "unknown config key 'colour'; valid keys of the config: name, model, data"),
     (["training.epochs"], "must look like section.key=value"),
+    (["training.shard=file"], "config key training.shard must be one of samples, files, got 'file'"),
 ])
 def test_bad_keys_and_values(overrides, message):
     with pytest.raises(ValueError) as info:

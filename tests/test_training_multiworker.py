@@ -18,24 +18,38 @@ from openfwi_files import write_openfwi_files
 EPOCHS = 3
 
 
-@pytest.fixture(scope="module")
-def experiment(tmp_path_factory):
-    """Two training files of 4 samples (one per worker) and one validation file; one step per epoch.
-
-    With the whole training set in one global batch (2 workers × 4, or 1 process × 8), both runs
-    compute the same loss and gradient up to the order of floating-point sums (BatchNorm synchronised).
-    """
-    folder = tmp_path_factory.mktemp("multiworker")
-    lines = write_openfwi_files(folder, 3, 4)
+def _experiment(folder, samples_per_file, epsilon=1e-8):
+    """Two training files (OpenFWI layout) and one validation file; batch 4 per replica."""
+    lines = write_openfwi_files(folder, 3, samples_per_file)
     (folder / "train.txt").write_text("\n".join(lines[:2]) + "\n")
     (folder / "val.txt").write_text(lines[2] + "\n")
     config = {"name": "mw", "model": {"options": {"widths": [4, 4, 8, 8, 16]}},
               "data": {"train": str(folder / "train.txt"), "val": str(folder / "val.txt")},
-              "optimizer": {"learning_rate": 1e-3, "scale_by_replicas": False},
+              "optimizer": {"learning_rate": 1e-3, "scale_by_replicas": False, "epsilon": epsilon},
               "training": {"epochs": EPOCHS, "batch_size": 4, "jit_compile": False, "figure_samples": 0,
                            "recompute_batch_norm": False, "sync_batch_norm": True, "precision": "float32"}}
     (folder / "mw.yaml").write_text(yaml.safe_dump(config))
     return folder / "mw.yaml"
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory):
+    """2 × 4 training samples: the whole training set is one global batch (2 workers × 4, or 1 process
+    × 8), so even whole-file shards compute one process's loss and gradient up to the order of
+    floating-point sums (BatchNorm synchronised)."""
+    return _experiment(tmp_path_factory.mktemp("multiworker"), 4)
+
+
+@pytest.fixture(scope="module")
+def shuffled_experiment(tmp_path_factory):
+    """2 × 7 training samples, shuffled across the files into global batches of 8 then 6 (split 4 + 4,
+    3 + 3 over two workers): only sample sharding gives the workers one process's batches.
+
+    Adam's epsilon is 1e-3: with the default, Adam scales near-zero gradients (rounding noise) to
+    full-size steps, and over six steps even one process with and without XLA drifts apart by 2e-4
+    in loss (measured); a larger epsilon keeps each step proportional to its gradient, so what the
+    comparison sees is the batches, not the rounding."""
+    return _experiment(tmp_path_factory.mktemp("multiworker_shuffled"), 7, epsilon=1e-3)
 
 
 def _free_ports(count):
@@ -69,27 +83,54 @@ def _history(run_dir, key):
         return [float(row[key]) for row in csv.DictReader(handle)]
 
 
-@pytest.mark.slow
-def test_two_workers_follow_one_process_and_only_the_chief_writes(experiment, tmp_path):
-    one = tmp_path / "one"
-    single = subprocess.run([sys.executable, "-m", "keras_fwi", "train", "--config", str(experiment), "--run-dir",
-                             str(one), "--batch-size", "8", "--quiet"], check=False, capture_output=True, text=True, timeout=900)
+def _one_process(config, run_dir):
+    single = subprocess.run([sys.executable, "-m", "keras_fwi", "train", "--config", str(config), "--run-dir",
+                             str(run_dir), "--batch-size", "8", "--quiet"], check=False, capture_output=True,
+                            text=True, timeout=900)
     assert single.returncode == 0, single.stdout[-2000:] + single.stderr[-3000:]
-    run = tmp_path / "two"
-    processes, ended, deadline = _workers(experiment, run, tmp_path), {}, time.monotonic() + 900
+
+
+def _wait_for_both(processes, timeout=900):
+    """Each worker's output and the time it exited."""
+    ended, deadline = {}, time.monotonic() + timeout
     while len(ended) < 2 and time.monotonic() < deadline:  # output is small (--quiet): the pipes do not fill
         ended.update({index: time.time() for index, process in enumerate(processes)
                       if index not in ended and process.poll() is not None})
         time.sleep(0.05)
     outputs = [process.communicate(timeout=60)[0] for process in processes]
     assert all(process_output.count("Traceback") == 0 for process_output in outputs), outputs[1][-3000:]
-    assert "run directory:" in outputs[0] and "the chief (worker 0) writes the run directory" in outputs[1]
+    assert [process.returncode for process in processes] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    return outputs, ended
+
+
+def _assert_same_trajectory(one, run):
     for key, rtol in (("loss", 1e-3), ("val_loss", 1e-3), ("val_mae", 1e-3), ("val_rmse", 1e-3), ("val_ssim", 1e-2)):
         expected, got = _history(one, key), _history(run, key)
         assert len(got) == EPOCHS  # the chief's rows only (a second writer would add rows)
         # SSIM (small constants, nearly flat maps) magnifies the weights' rounding differences about 100×.
         np.testing.assert_allclose(got, expected, rtol=rtol, err_msg=key)
     assert _history(run, "loss")[-1] < _history(run, "loss")[0]
+
+
+@pytest.mark.slow
+def test_two_workers_sharding_samples_follow_one_process_batch_for_batch(shuffled_experiment, tmp_path):
+    one, run = tmp_path / "one", tmp_path / "two"
+    _one_process(shuffled_experiment, one)
+    _wait_for_both(_workers(shuffled_experiment, run, tmp_path))  # training.shard samples, the default
+    _assert_same_trajectory(one, run)
+    # Whole files per worker mix the batches differently: the trajectory leaves one process's.
+    files = tmp_path / "files"
+    _wait_for_both(_workers(shuffled_experiment, files, tmp_path, "--shard", "files"))
+    assert not np.allclose(_history(files, "loss"), _history(one, "loss"), rtol=1e-3)
+
+
+@pytest.mark.slow
+def test_two_workers_sharding_files_follow_one_process_and_only_the_chief_writes(experiment, tmp_path):
+    one, run = tmp_path / "one", tmp_path / "two"
+    _one_process(experiment, one)
+    outputs, ended = _wait_for_both(_workers(experiment, run, tmp_path, "--shard", "files"))
+    assert "run directory:" in outputs[0] and "the chief (worker 0) writes the run directory" in outputs[1]
+    _assert_same_trajectory(one, run)
     written = sorted(path.name for path in run.iterdir())
     assert written == sorted(path.name for path in one.iterdir())  # the same run directory as one process
     assert not any((tmp_path / "tmp1").iterdir())  # the other worker's temporary saves were removed

@@ -24,6 +24,10 @@ def add_parser(subparsers) -> None:
                              "float32 with XLA elsewhere")
     parser.add_argument("--strategy", choices=("default", "mirrored", "multi-worker"),
                         help="override training.strategy (tf.distribute)")
+    parser.add_argument("--shard", choices=("samples", "files"),
+                        help="override training.shard, how multi-worker training divides the data: samples (every "
+                             "worker reads all files and takes its share of each global batch: the batches of one "
+                             "process) or files (each worker reads only its own files: less reading)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run (--run-dir, or the latest run of the same command) exactly after "
                              "its last complete epoch; other options must match it, except --epochs, --batch-size "
@@ -63,7 +67,8 @@ def _config(args, overrides):
 
 def run(args: argparse.Namespace) -> int:
     flags = {"training.epochs": args.epochs, "training.batch_size": args.batch_size,
-             "training.precision": args.precision, "training.strategy": args.strategy}
+             "training.precision": args.precision, "training.strategy": args.strategy,
+             "training.shard": args.shard}
     overrides = list(args.overrides) + [f"{key}={value}" for key, value in flags.items() if value is not None]
     config = _config(args, overrides)
     run_dir = Path(args.run_dir) if args.run_dir else _default_run_dir(config.name, args.resume)

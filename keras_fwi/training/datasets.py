@@ -105,8 +105,8 @@ def experiment_datasets(data: DataConfig, global_batch_size: int, seed: int, dat
 
         def read(source, shuffle, epochs=None, check=None, flip=False, shard=True):
             if input_context is not None and shard:
-                raise ValueError("FCNVMB .mat data cannot be sharded across workers yet: train it with "
-                                 "--strategy default or mirrored")
+                raise ValueError("FCNVMB .mat data cannot be sharded across workers by file: use "
+                                 "training.shard samples (--shard samples, the default)")
 
             def one(epoch_seed_=None):
                 return fcnvmb_dataset(source, dataset=data.dataset, batch_size=global_batch_size,

@@ -23,44 +23,61 @@ class RunData:
     validation: object  # None without validation data
     steps_per_epoch: int
     sources: dict
-    per_worker: bool = False  # batches of one replica from this worker's shard (multi-worker)
+    per_worker: bool = False  # run_batches are this worker's own per-replica batches (training.shard files)
+    workers: int = 1  # processes training together (multi-worker)
 
 
 def prepare_data(config: ExperimentConfig, strategy, done: int, verbose, progress=print) -> RunData:
     """Step 2: the pipelines. One pipeline serves every remaining epoch (built first, it checks every
-    file once): a pipeline per epoch kept each old reader and its memory maps alive. With several
-    workers each reads its own files (``_worker_data``)."""
+    file once): a pipeline per epoch kept each old reader and its memory maps alive.
+
+    With several workers, ``training.shard`` decides who reads what: ``samples`` (every worker builds
+    one process's pipeline of global batches and keeps its share of each, as OpenFWI's
+    ``DistributedSampler`` does: the same batches as one process) or ``files`` (``_worker_files``).
+    A failed start on one worker is said in the start vote (``cluster.agree_to_start``), so the
+    others stop instead of waiting."""
     training = config.training
     index, workers = cluster.worker_index(strategy)
-    if workers > 1:
-        return _worker_data(config, strategy, index, workers, done, verbose, progress)
+    if workers > 1 and training.shard == "files":
+        return _worker_files(config, strategy, index, workers, done, verbose, progress)
     global_batch = training.batch_size * strategy.num_replicas_in_sync  # per replica, as OpenFWI's DDP script
-    train_pipeline, validation, sources = experiment_datasets(config.data, global_batch, training.seed,
-                                                              progress=verbose != 0)
-    run_batches = train_pipeline((done, training.epochs)) if done < training.epochs else None
-    if run_batches is not None:
-        steps = int(run_batches.cardinality()) // (training.epochs - done)
-    else:
-        steps = int(train_pipeline(None).cardinality())
-    return RunData(train_pipeline, run_batches, validation, steps, sources)
+    with _start_vote(strategy, workers):
+        train_pipeline, validation, sources = experiment_datasets(config.data, global_batch, training.seed,
+                                                                  progress=verbose != 0 and index == 0)
+        run_batches = train_pipeline((done, training.epochs)) if done < training.epochs else None
+        if run_batches is not None:
+            steps = int(run_batches.cardinality()) // (training.epochs - done)
+        else:
+            steps = int(train_pipeline(None).cardinality())
+    if workers > 1:
+        cluster.agree_to_start(strategy, True, steps)
+    return RunData(train_pipeline, run_batches, validation, steps, sources, workers=workers)
 
 
-def _worker_data(config, strategy, index: int, workers: int, done: int, verbose, progress) -> RunData:
+@contextlib.contextmanager
+def _start_vote(strategy, workers: int):
+    """Vote no in the start vote if the block fails on this worker (multi-worker), then re-raise."""
+    try:
+        yield
+    except Exception:
+        if workers > 1:
+            with contextlib.suppress(cluster.WorkerLost):
+                cluster.agree_to_start(strategy, False, 0)
+        raise
+
+
+def _worker_files(config, strategy, index: int, workers: int, done: int, verbose, progress) -> RunData:
     """This worker's shard (whole files: ``index, index + workers, …``) in batches of one replica; every
     worker runs the fewest steps any worker has (collectives need the same count), agreed in the start
-    vote (``cluster.agree_to_start``), so a failed start on one worker stops the others."""
+    vote."""
     training = config.training
     local = strategy.num_replicas_in_sync // workers  # replicas on this worker, each takes its own batches
     context = tf.distribute.InputContext(workers, index, strategy.num_replicas_in_sync)
-    try:
+    with _start_vote(strategy, workers):
         train_pipeline, validation, sources = experiment_datasets(config.data, training.batch_size, training.seed,
                                                                   input_context=context,
                                                                   progress=verbose != 0 and index == 0)
         per_epoch = int(train_pipeline(None).cardinality())
-    except Exception:
-        with contextlib.suppress(cluster.WorkerLost):
-            cluster.agree_to_start(strategy, False, 0)
-        raise
     steps = cluster.agree_to_start(strategy, True, per_epoch // local)
     if steps == 0:
         raise ValueError(f"a worker's shard has fewer than {local} batches of training.batch_size "
@@ -72,7 +89,7 @@ def _worker_data(config, strategy, index: int, workers: int, done: int, verbose,
     if done < training.epochs:
         run_batches = _first_of_each_epoch(train_pipeline((done, training.epochs)), per_epoch, steps * local,
                                            training.epochs - done)
-    return RunData(train_pipeline, run_batches, validation, steps, sources, per_worker=True)
+    return RunData(train_pipeline, run_batches, validation, steps, sources, per_worker=True, workers=workers)
 
 
 def _first_of_each_epoch(batches, per_epoch: int, keep: int, epochs: int):
@@ -84,10 +101,14 @@ def _first_of_each_epoch(batches, per_epoch: int, keep: int, epochs: int):
 
 
 def distribute(strategy, dataset, per_worker: bool):
-    """The dataset as the strategy's replicas take it: split from global batches, or (``per_worker``)
-    this worker's own per-replica batches."""
+    """The dataset as the strategy's replicas take it: split from global batches (under multi-worker,
+    each worker keeps its replicas' share of every global batch), or (``per_worker``) this worker's
+    own per-replica batches."""
     if dataset is None:
         return None
     if per_worker:
         return strategy.distribute_datasets_from_function(lambda _: dataset)
-    return strategy.experimental_distribute_dataset(dataset)
+    options = tf.data.Options()
+    # Split every global batch by element: worker i keeps its slice of each, whatever the files.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return strategy.experimental_distribute_dataset(dataset.with_options(options))

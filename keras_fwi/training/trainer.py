@@ -225,15 +225,17 @@ def fit_epochs(model: keras.Model, data: RunData, run: RunDirectory, config: Exp
     validation, validation_steps = None, 0
     if data.validation is not None:
         validation, validation_steps = data.validation.repeat(), int(data.validation.cardinality())
+    # Under multi-worker every worker evaluates all the held-out data (the metrics are means over
+    # workers, so the result is one process's), whatever the training shard.
     epoch_data = loop.EpochData(distribute(strategy, data.run_batches, data.per_worker), data.steps_per_epoch,
-                                distribute(strategy, validation, data.per_worker), validation_steps)
+                                distribute(strategy, validation, data.workers > 1), validation_steps)
     try:
         loop.run_epochs(model, strategy, epoch_data, initial_epoch=done, epochs=training.epochs,
                         callbacks=callbacks, verbose=1 if verbose == "auto" else verbose,
                         jit_compile=model.jit_compile, element_spec=data.run_batches.element_spec)
     except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError,
             tf.errors.AbortedError) as error:
-        if not data.per_worker:
+        if data.workers == 1:
             raise
         raise cluster.WorkerLost(f"lost another worker ({cluster.short_reason(error)}); the backup holds epoch "
                                  f"{run.epochs_done()}: start every worker again with the same command plus "
