@@ -5,8 +5,9 @@ reduces the step's per-replica outputs in a way that strategy rejects). This loo
 itself, so the three strategies share one code path and cannot drift apart:
 
 - the step (``strategy.run`` inside a ``tf.function``, XLA-compiled when allowed) computes the loss
-  with ``model.compute_loss``: the local batch's mean divided by the number of replicas, so the
-  all-reduced gradient is the gradient of the mean over the global batch (``tf.nn.compute_average_loss``);
+  with ``model.compute_loss`` (the local batch's mean divided by the number of replicas) weighted by
+  the local batch's share of the global batch, so the all-reduced gradient is the gradient of the mean
+  over the global batch (``tf.nn.compute_average_loss``), uneven last batches included;
 - ``optimizer.scale_loss`` scales it for ``mixed_float16`` (``compile`` wraps the optimizer in a
   ``LossScaleOptimizer`` there, and its ``apply_gradients`` unscales and skips non-finite steps);
 - the loss and the compiled metrics are Keras metrics whose variables sum over replicas when read
@@ -60,13 +61,25 @@ def _build_metrics(model: keras.Model, element_spec) -> None:
     model._symbolic_build(data_batch=element_spec)  # Keras' own build from shapes; nothing runs
 
 
+def _share_of_global_mean(x) -> tf.Tensor:
+    """``local batch × replicas / global batch``: the factor that turns ``compute_loss``'s local mean
+    divided by the replicas into this replica's part of the mean over the global batch. It is 1 when
+    the replicas' shares are equal; a last partial batch split unevenly (3 + 2 samples) would otherwise
+    weigh the smaller share's samples more than one process does."""
+    context = tf.distribute.get_replica_context()
+    local = tf.cast(tf.shape(x)[0], tf.float32)
+    total = context.all_reduce(tf.distribute.ReduceOp.SUM, local)
+    return local * float(context.num_replicas_in_sync) / tf.maximum(total, 1.0)
+
+
 def _replica_train_step(model: keras.Model, batch):
     """One replica's step on its share ``(x, y)`` of the global batch; updates weights and metrics."""
     x, y = batch
     with tf.GradientTape() as tape:
         y_pred = model(x, training=True)
         loss = model.compute_loss(x=x, y=y, y_pred=y_pred, training=True)  # local mean / replicas
-        scaled = model.optimizer.scale_loss(loss)
+        share = tf.cast(_share_of_global_mean(x), loss.dtype)
+        scaled = model.optimizer.scale_loss(loss * share)
     weights = model.trainable_weights
     gradients = tape.gradient(scaled, weights)
     model.optimizer.apply_gradients(zip(gradients, weights))  # all-reduces the gradients over replicas
