@@ -9,5 +9,7 @@ REFINE_DEFAULTS = {
     "lateral_smoothness": 10.0,  # weight of the mean squared lateral velocity change (RESULTS.md: 141.5 -> 135.2 m/s)
     "lateral": 1.0,  # weight of lateral against vertical differences in TV (1: isotropic)
     "frequencies": (4.0, 8.0, None),  # Hz low-pass cutoffs, None: full band; low first avoids cycle skips
+    "time_gain": 0.0,  # power p of the residual's time gain (t / T)^p; 0: none
+    "windows": None,  # per stage, fit only the first this many s of each trace (None: whole trace)
     "grid_factors": (4, 2, 1),  # per stage: simulate on a 4x / 2x coarser grid (cheaper), then the survey's
 }
