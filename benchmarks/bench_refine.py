@@ -44,6 +44,7 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--lateral-smoothness", type=float, default=None)
     parser.add_argument("--lateral", type=float, default=None, help="TV's weight of lateral differences")
     parser.add_argument("--learning-rate", type=float, default=None)
+    parser.add_argument("--lbfgs-memory", type=int, default=None, help="L-BFGS-B's curvature pairs (maxcor)")
     parser.add_argument("--frequencies", type=lambda text: [None if f == "full" else float(f)
                                                             for f in text.split(",")], default=None,
                         help="comma-separated cutoffs in Hz, 'full' for the full band, e.g. 5,8,full")
@@ -107,6 +108,7 @@ def main() -> None:
                                               else args.tv[0]), ("lateral", args.lateral),
                                              ("lateral_smoothness", args.lateral_smoothness),
                                              ("learning_rate", args.learning_rate),
+                                             ("lbfgs_memory", args.lbfgs_memory),
                                              ("frequencies", args.frequencies),
                                              ("grid_factors", args.grid_factors), ("time_gain", args.time_gain),
                                              ("windows", args.windows)) if value is not None}

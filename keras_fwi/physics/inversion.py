@@ -216,8 +216,9 @@ def _adam_stage(objective: Objective, velocity, bounds, count, learning_rate, re
     return velocity, ""
 
 
-def _lbfgs_stage(objective: Objective, velocity, bounds, count, recorder) -> tuple[np.ndarray, str]:
-    """SciPy L-BFGS-B for ``count`` iterations on the batch; variables in units of the bounds' width."""
+def _lbfgs_stage(objective: Objective, velocity, bounds, count, recorder, memory: int = 10) -> tuple[np.ndarray, str]:
+    """SciPy L-BFGS-B for ``count`` iterations on the batch, keeping ``memory`` curvature pairs;
+    variables in units of the bounds' width."""
     try:
         from scipy.optimize import minimize
     except ImportError:
@@ -253,7 +254,7 @@ def _lbfgs_stage(objective: Objective, velocity, bounds, count, recorder) -> tup
         return velocity, outcome["reason"]
     result = minimize(fun, x0, jac=True, method="L-BFGS-B", callback=callback,
                       bounds=[(bounds[0] / scale, bounds[1] / scale)] * x0.size,
-                      options={"maxiter": count, "maxfun": 3 * count, "ftol": 0.0, "gtol": 0.0})
+                      options={"maxiter": count, "maxfun": 3 * count, "ftol": 0.0, "gtol": 0.0, "maxcor": memory})
     return np.clip((result.x * scale).reshape(shape), *bounds), outcome["reason"]
 
 
@@ -265,7 +266,7 @@ def _default_chunk(survey: Survey, batch: int) -> int:
 
 
 def invert(observed, initial, survey: Survey, *, iterations=40, method: str = "adam",
-           learning_rate: float = 20.0, frequencies=(None,), grid_factors=None, bounds=None, tv=0.0,
+           learning_rate: float = 20.0, lbfgs_memory: int = 10, frequencies=(None,), grid_factors=None, bounds=None, tv=0.0,
            lateral: float = 1.0, smoothness: float = 0.0, lateral_smoothness: float = 0.0,
            normalize_traces: bool = False, time_gain: float = 0.0, windows=None, target_misfit: float | None = None,
            time_limit: float | None = None, true_velocity=None, batch_size: int | None = None,
@@ -281,6 +282,7 @@ def invert(observed, initial, survey: Survey, *, iterations=40, method: str = "a
         iterations: int, total gradient iterations split evenly over the stages, or one count per stage.
         method: "adam" (per-model normalised gradients) or "lbfgs" (SciPy's L-BFGS-B).
         learning_rate: float, m/s, Adam's largest step per cell (unused by "lbfgs").
+        lbfgs_memory: int, curvature pairs L-BFGS-B keeps (SciPy's ``maxcor``; unused by "adam").
         frequencies: sequence of low-pass cutoffs in Hz, one stage each, None for the full band;
             e.g. (6.0, 10.0, None) goes from low to full band.
         grid_factors: sequence of ints, one per stage, or None (all 1): simulate that stage on a grid
@@ -334,7 +336,7 @@ def invert(observed, initial, survey: Survey, *, iterations=40, method: str = "a
         raise ValueError(f"lateral must be a finite number > 0 (1: isotropic), got {lateral!r}")
     chunk = _default_chunk(survey, batch) if batch_size is None else positive_int("batch_size", batch_size)
     settings = {"survey": survey, "stages": stages, "method": method, "bounds": bounds,
-                "learning_rate": learning_rate, "terms": (smoothness, normalize_traces, lateral, lateral_smoothness, time_gain),
+                "learning_rate": learning_rate, "memory": positive_int("lbfgs_memory", lbfgs_memory), "terms": (smoothness, normalize_traces, lateral, lateral_smoothness, time_gain),
                 "target_misfit": target_misfit, "progress": progress}
     if method == "adam" or batch == 1:
         return _run(observed, velocity, truth, chunk=chunk, time_limit=time_limit, **settings)
@@ -348,7 +350,7 @@ def invert(observed, initial, survey: Survey, *, iterations=40, method: str = "a
     return _merge(results, time.perf_counter() - begin)
 
 
-def _run(observed, velocity, truth, *, survey, stages, method, bounds, learning_rate, terms, target_misfit,
+def _run(observed, velocity, truth, *, survey, stages, method, bounds, learning_rate, memory, terms, target_misfit,
          progress, chunk, time_limit) -> InversionResult:
     """``invert`` on checked inputs: one optimiser over the whole batch."""
     smoothness, normalize_traces, lateral, lateral_smoothness, time_gain = terms
@@ -364,7 +366,7 @@ def _run(observed, velocity, truth, *, survey, stages, method, bounds, learning_
             if method == "adam":
                 velocity, reason = _adam_stage(objective, velocity, bounds, count, learning_rate, recorder)
             else:
-                velocity, reason = _lbfgs_stage(objective, velocity, bounds, count, recorder)
+                velocity, reason = _lbfgs_stage(objective, velocity, bounds, count, recorder, memory)
             if reason:
                 stopped = reason
                 break
