@@ -91,3 +91,13 @@ def test_invert_with_gain_and_windows_reports_the_plain_misfit_and_lowers_it(dat
 def test_bad_gain_or_window_is_one_clear_error(change, message):
     with pytest.raises(ValueError, match=message):
         invert(np.zeros((1, 3, 350, 40)), np.full((1, 30, 40), 2000.0), SURVEY, progress=False, **change)
+
+
+def test_lbfgs_memory_reaches_scipy(data):
+    truth, observed, _, _ = data
+    runs = {memory: invert(observed, truth + 150.0, SURVEY, iterations=4, method="lbfgs", lbfgs_memory=memory,
+                           progress=False).velocity for memory in (1, 10)}
+    # one curvature pair against ten: the same first step (steepest descent), different ones after it
+    assert np.max(np.abs(runs[1] - runs[10])) > 1.0  # m/s
+    with pytest.raises(ValueError, match="lbfgs_memory must be a positive int"):
+        invert(observed, truth, SURVEY, method="lbfgs", lbfgs_memory=0, progress=False)
