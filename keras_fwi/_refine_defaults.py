@@ -4,8 +4,8 @@
 REFINE_DEFAULTS = {
     "iterations": (30, 30, 20),  # per stage
     "method": "lbfgs",  # one L-BFGS-B per model; beat Adam at equal iterations from smoothed starts (RESULTS.md)
-    "learning_rate": 20.0,
-    "lbfgs_memory": 10,  # curvature pairs of L-BFGS-B (SciPy's maxcor; method="lbfgs" only)  # m/s, Adam's largest step per cell (method="adam" only)
+    "learning_rate": 20.0,  # m/s, Adam's largest step per cell (method="adam" only)
+    "lbfgs_memory": 20,  # L-BFGS-B's curvature pairs (SciPy's maxcor 10 -> 20: 139.8 -> 138.3 m/s, RESULTS.md)
     "tv": 0.1,  # one weight, or one per stage
     "lateral_smoothness": 10.0,  # weight of the mean squared lateral velocity change (RESULTS.md: 141.5 -> 135.2 m/s)
     "lateral": 1.0,  # weight of lateral against vertical differences in TV (1: isotropic)

@@ -87,9 +87,10 @@ def test_regularisation_options_reach_the_inversion(case, tmp_path):
 
 def test_time_gain_and_windows_reach_the_inversion(case, tmp_path):
     assert _refine(case, tmp_path, "--frequencies", "full", "--grid-factors", "1", "--iterations", "1",
-                   "--time-gain", "2", "--windows", "0.2") == 0
+                   "--time-gain", "2", "--windows", "0.2", "--lbfgs-memory", "7") == 0
     report = json.loads((tmp_path / "refine.json").read_text())
-    assert (report["settings"]["time_gain"], report["settings"]["windows"]) == (2.0, [0.2])
+    settings = report["settings"]
+    assert (settings["time_gain"], settings["windows"], settings["lbfgs_memory"]) == (2.0, [0.2], 7)
     observed = np.load(case["seismic"]).astype(np.float64)
     residual = simulate(np.load(case["start"]), SURVEY).numpy().astype(np.float64) - observed
     # the stage's misfit of the start: (t / T)^2 gain, samples after 0.2 s left out; written out here

@@ -68,6 +68,8 @@ def add_parser(subparsers) -> None:
                              f"low cutoffs only) (default {_text(DEFAULTS['grid_factors'] or [1])})")
     parser.add_argument("--method", choices=("adam", "lbfgs"), default=DEFAULTS["method"],
                         help=f"optimiser (default {DEFAULTS['method']})")
+    parser.add_argument("--lbfgs-memory", type=int, default=DEFAULTS["lbfgs_memory"],
+                        help=f"curvature pairs L-BFGS-B keeps (default {DEFAULTS['lbfgs_memory']})")
     parser.add_argument("--tv", type=_list_of(float, "TV weights"), default=_as_list(DEFAULTS["tv"]),
                         help=f"total-variation weight, or one per stage (default {_text(DEFAULTS['tv'])})")
     parser.add_argument("--lateral", type=float, default=DEFAULTS["lateral"],
@@ -109,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     iterations = args.iterations[0] if len(args.iterations) == 1 else args.iterations
     tv = args.tv[0] if len(args.tv) == 1 else args.tv
     report = refine.refine(seismic, start, survey, dataset=args.dataset, labels=labels, iterations=iterations,
-                           method=args.method, tv=tv, lateral=args.lateral,
+                           method=args.method, lbfgs_memory=args.lbfgs_memory, tv=tv, lateral=args.lateral,
                            lateral_smoothness=args.lateral_smoothness, frequencies=args.frequencies,
                            time_gain=args.time_gain, windows=args.windows,
                            grid_factors=args.grid_factors, time_limit=args.time_limit, batch_size=args.batch_size,

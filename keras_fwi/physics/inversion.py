@@ -266,7 +266,8 @@ def _default_chunk(survey: Survey, batch: int) -> int:
 
 
 def invert(observed, initial, survey: Survey, *, iterations=40, method: str = "adam",
-           learning_rate: float = 20.0, lbfgs_memory: int = 10, frequencies=(None,), grid_factors=None, bounds=None, tv=0.0,
+           learning_rate: float = 20.0, lbfgs_memory: int = 10, frequencies=(None,), grid_factors=None,
+           bounds=None, tv=0.0,
            lateral: float = 1.0, smoothness: float = 0.0, lateral_smoothness: float = 0.0,
            normalize_traces: bool = False, time_gain: float = 0.0, windows=None, target_misfit: float | None = None,
            time_limit: float | None = None, true_velocity=None, batch_size: int | None = None,
@@ -336,7 +337,8 @@ def invert(observed, initial, survey: Survey, *, iterations=40, method: str = "a
         raise ValueError(f"lateral must be a finite number > 0 (1: isotropic), got {lateral!r}")
     chunk = _default_chunk(survey, batch) if batch_size is None else positive_int("batch_size", batch_size)
     settings = {"survey": survey, "stages": stages, "method": method, "bounds": bounds,
-                "learning_rate": learning_rate, "memory": positive_int("lbfgs_memory", lbfgs_memory), "terms": (smoothness, normalize_traces, lateral, lateral_smoothness, time_gain),
+                "learning_rate": learning_rate, "memory": positive_int("lbfgs_memory", lbfgs_memory),
+                "terms": (smoothness, normalize_traces, lateral, lateral_smoothness, time_gain),
                 "target_misfit": target_misfit, "progress": progress}
     if method == "adam" or batch == 1:
         return _run(observed, velocity, truth, chunk=chunk, time_limit=time_limit, **settings)

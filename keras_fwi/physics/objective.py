@@ -11,7 +11,8 @@ optional per-trace normalisation,
 ``W`` the optional time weight ``w(t) = (t / T)^p [t <= t_w]`` (``time_weights``: a time gain of
 power ``p`` = ``time_gain``, T the record length ``nt dt``, makes late, weak deep reflections count
 as much as the direct wave; a window ``t_w`` of the current stage ignores the data after it, so
-the shallow part settles before deep reflections are fitted) and where ``TV(u)`` is the mean over cells of ``sqrt(du_z^2 + (a du_x)^2 + eps^2)`` (forward differences),
+the shallow part settles before deep reflections are fitted) and where ``TV(u)`` is the mean over
+cells of ``sqrt(du_z^2 + (a du_x)^2 + eps^2)`` (forward differences),
 ``S(u)`` the mean of ``du_z^2 + (a du_x)^2`` and ``L(u)`` the mean of ``du_x^2`` alone. ``a`` (``lateral``,
 default 1: isotropic) weighs lateral changes against vertical ones: a > 1 favours layered models
 (structure that varies more with depth than along x), as structure-oriented regularisation in FWI

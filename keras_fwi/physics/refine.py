@@ -148,7 +148,8 @@ def refine(seismic, start, survey: Survey, *, dataset: str | None = None, labels
     """
     bounds = _bounds(dataset, survey)
     result = invert(seismic, start, survey, iterations=iterations, method=method, learning_rate=learning_rate,
-                    lbfgs_memory=lbfgs_memory, frequencies=frequencies, grid_factors=grid_factors, bounds=bounds, tv=tv, lateral=lateral,
+                    lbfgs_memory=lbfgs_memory, frequencies=frequencies, grid_factors=grid_factors, bounds=bounds,
+                    tv=tv, lateral=lateral,
                     lateral_smoothness=lateral_smoothness, time_gain=time_gain, windows=windows,
                     time_limit=time_limit, true_velocity=labels,
                     batch_size=batch_size, progress=progress)
@@ -159,7 +160,8 @@ def refine(seismic, start, survey: Survey, *, dataset: str | None = None, labels
         summary.update(mae_before=float(result.mae_before.mean()), mae_after=float(result.mae_after.mean()),
                        mae_before_per_sample=result.mae_before.tolist(), mae_after_per_sample=result.mae_after.tolist())
     settings = {"iterations": iterations, "method": method, "learning_rate": learning_rate,
-                "lbfgs_memory": lbfgs_memory, "tv": list(tv) if isinstance(tv, (list, tuple)) else tv, "lateral": lateral,
+                "lbfgs_memory": lbfgs_memory,
+                "tv": list(tv) if isinstance(tv, (list, tuple)) else tv, "lateral": lateral,
                 "lateral_smoothness": lateral_smoothness, "time_gain": time_gain,
                 "windows": list(windows) if isinstance(windows, (list, tuple)) else windows,
                 "frequencies": list(frequencies),
