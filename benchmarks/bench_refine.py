@@ -44,6 +44,7 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--lateral-smoothness", type=float, default=None)
     parser.add_argument("--lateral", type=float, default=None, help="TV's weight of lateral differences")
     parser.add_argument("--learning-rate", type=float, default=None)
+    parser.add_argument("--lbfgs-memory", type=int, default=None, help="L-BFGS-B's curvature pairs (maxcor)")
     parser.add_argument("--frequencies", type=lambda text: [None if f == "full" else float(f)
                                                             for f in text.split(",")], default=None,
                         help="comma-separated cutoffs in Hz, 'full' for the full band, e.g. 5,8,full")
@@ -51,6 +52,9 @@ def _parse() -> argparse.Namespace:
                         help="comma-separated grid coarsening per stage, e.g. 4,2,1")
     parser.add_argument("--iterations-per-stage", type=lambda text: [int(f) for f in text.split(",")],
                         default=None, help="comma-separated iterations per stage (instead of --iterations)")
+    parser.add_argument("--time-gain", type=float, default=None, help="power p of the (t / T)^p time gain")
+    parser.add_argument("--windows", type=lambda text: [None if f == "full" else float(f) for f in text.split(",")],
+                        default=None, help="comma-separated time windows per stage in s, 'full' for all")
     parser.add_argument("--nz", type=int, default=60)
     parser.add_argument("--nx", type=int, default=180)
     parser.add_argument("--shots", type=int, default=6)
@@ -104,8 +108,10 @@ def main() -> None:
                                               else args.tv[0]), ("lateral", args.lateral),
                                              ("lateral_smoothness", args.lateral_smoothness),
                                              ("learning_rate", args.learning_rate),
+                                             ("lbfgs_memory", args.lbfgs_memory),
                                              ("frequencies", args.frequencies),
-                                             ("grid_factors", args.grid_factors)) if value is not None}
+                                             ("grid_factors", args.grid_factors), ("time_gain", args.time_gain),
+                                             ("windows", args.windows)) if value is not None}
     if args.iterations_per_stage:
         options["iterations"] = args.iterations_per_stage
     if args.case == "marmousi":

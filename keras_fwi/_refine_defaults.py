@@ -5,9 +5,12 @@ REFINE_DEFAULTS = {
     "iterations": (30, 30, 20),  # per stage
     "method": "lbfgs",  # one L-BFGS-B per model; beat Adam at equal iterations from smoothed starts (RESULTS.md)
     "learning_rate": 20.0,  # m/s, Adam's largest step per cell (method="adam" only)
+    "lbfgs_memory": 20,  # L-BFGS-B's curvature pairs (SciPy's maxcor 10 -> 20: 139.8 -> 138.3 m/s, RESULTS.md)
     "tv": 0.1,  # one weight, or one per stage
     "lateral_smoothness": 10.0,  # weight of the mean squared lateral velocity change (RESULTS.md: 141.5 -> 135.2 m/s)
     "lateral": 1.0,  # weight of lateral against vertical differences in TV (1: isotropic)
     "frequencies": (4.0, 8.0, None),  # Hz low-pass cutoffs, None: full band; low first avoids cycle skips
+    "time_gain": 0.0,  # power p of the residual's time gain (t / T)^p; 0: none
+    "windows": None,  # per stage, fit only the first this many s of each trace (None: whole trace)
     "grid_factors": (4, 2, 1),  # per stage: simulate on a 4x / 2x coarser grid (cheaper), then the survey's
 }

@@ -22,7 +22,7 @@ def _list_of(convert, what: str):
 
 
 _EXAMPLES = {"iterations": "40 or 30,30,20", "frequencies": "4,8,full", "grid factors": "4,2,1",
-             "TV weights": "0.1 or 0.3,0.2,0.1"}
+             "TV weights": "0.1 or 0.3,0.2,0.1", "windows": "0.4,0.7,full"}
 
 
 def _cutoff(item: str) -> float | None:
@@ -68,6 +68,8 @@ def add_parser(subparsers) -> None:
                              f"low cutoffs only) (default {_text(DEFAULTS['grid_factors'] or [1])})")
     parser.add_argument("--method", choices=("adam", "lbfgs"), default=DEFAULTS["method"],
                         help=f"optimiser (default {DEFAULTS['method']})")
+    parser.add_argument("--lbfgs-memory", type=int, default=DEFAULTS["lbfgs_memory"],
+                        help=f"curvature pairs L-BFGS-B keeps (default {DEFAULTS['lbfgs_memory']})")
     parser.add_argument("--tv", type=_list_of(float, "TV weights"), default=_as_list(DEFAULTS["tv"]),
                         help=f"total-variation weight, or one per stage (default {_text(DEFAULTS['tv'])})")
     parser.add_argument("--lateral", type=float, default=DEFAULTS["lateral"],
@@ -76,6 +78,12 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--lateral-smoothness", type=float, default=DEFAULTS["lateral_smoothness"],
                         help="weight of the mean squared lateral velocity change (smooths along x, keeps "
                              f"vertical contrasts; default {DEFAULTS['lateral_smoothness']:g})")
+    parser.add_argument("--time-gain", type=float, default=DEFAULTS["time_gain"], metavar="P",
+                        help="weigh the data residual by (t / T)^P, T the record length, so late, weak deep "
+                             f"reflections count as much as early arrivals (default {DEFAULTS['time_gain']:g}: none)")
+    parser.add_argument("--windows", type=_list_of(_cutoff, "windows"), default=DEFAULTS["windows"],
+                        help="per stage, fit only the first this many seconds of each trace, 'full' for all "
+                             "(layer stripping: the shallow part settles first; default: full)")
     parser.add_argument("--time-limit", type=float, default=None,
                         help="stop after this many seconds in all (shared by the samples; default: no limit)")
     parser.add_argument("--batch-size", type=int, default=None,
@@ -103,8 +111,9 @@ def run(args: argparse.Namespace) -> int:
     iterations = args.iterations[0] if len(args.iterations) == 1 else args.iterations
     tv = args.tv[0] if len(args.tv) == 1 else args.tv
     report = refine.refine(seismic, start, survey, dataset=args.dataset, labels=labels, iterations=iterations,
-                           method=args.method, tv=tv, lateral=args.lateral,
+                           method=args.method, lbfgs_memory=args.lbfgs_memory, tv=tv, lateral=args.lateral,
                            lateral_smoothness=args.lateral_smoothness, frequencies=args.frequencies,
+                           time_gain=args.time_gain, windows=args.windows,
                            grid_factors=args.grid_factors, time_limit=args.time_limit, batch_size=args.batch_size,
                            progress=not args.quiet)
     written = refine.write_outputs(out, report, seismic, survey, args.overwrite)

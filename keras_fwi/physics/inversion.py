@@ -114,8 +114,24 @@ def _per_stage(name: str, value, stages: int) -> list[float]:
     return values
 
 
-def _schedule(iterations, frequencies, grid_factors=None, tv=0.0) -> list[tuple[float | None, int, int, float]]:
-    """[(cutoff Hz or None, grid factor, iterations, TV weight)] per stage."""
+def _windows(windows, stages: int) -> list[float | None]:
+    """``windows`` (None, one window or one per stage; s, None for the whole trace) as one per stage."""
+    values = list(windows) if isinstance(windows, (list, tuple)) else [windows] * stages
+    if len(values) != stages:
+        raise ValueError(f"windows gives {len(values)} stages but frequencies {stages}")
+    try:
+        values = [None if item is None else float(item) for item in values]
+    except (TypeError, ValueError):
+        values = [math.nan]
+    if not all(item is None or (math.isfinite(item) and item > 0) for item in values):
+        raise ValueError(f"windows must be times in s > 0 or None for the whole trace (or one per stage), "
+                         f"got {windows!r}")
+    return values
+
+
+def _schedule(iterations, frequencies, grid_factors=None, tv=0.0,
+              windows=None) -> list[tuple[float | None, int, int, float, float | None]]:
+    """[(cutoff Hz or None, grid factor, iterations, TV weight, window s or None)] per stage."""
     frequencies = list(frequencies)
     if not frequencies:
         raise ValueError("frequencies must list at least one stage (None for the full band)")
@@ -131,8 +147,9 @@ def _schedule(iterations, frequencies, grid_factors=None, tv=0.0) -> list[tuple[
         total = positive_int("iterations", iterations)
         counts = [total // len(frequencies) + (i < total % len(frequencies)) for i in range(len(frequencies))][::-1]
     weights = _per_stage("tv", tv, len(frequencies))
-    return [(None if f is None else float(f), factor, count, weight)
-            for f, factor, count, weight in zip(frequencies, factors, counts, weights) if count]
+    return [(None if f is None else float(f), factor, count, weight, window)
+            for f, factor, count, weight, window in zip(frequencies, factors, counts, weights,
+                                                         _windows(windows, len(frequencies))) if count]
 
 
 class _Recorder:
@@ -199,8 +216,9 @@ def _adam_stage(objective: Objective, velocity, bounds, count, learning_rate, re
     return velocity, ""
 
 
-def _lbfgs_stage(objective: Objective, velocity, bounds, count, recorder) -> tuple[np.ndarray, str]:
-    """SciPy L-BFGS-B for ``count`` iterations on the batch; variables in units of the bounds' width."""
+def _lbfgs_stage(objective: Objective, velocity, bounds, count, recorder, memory: int = 10) -> tuple[np.ndarray, str]:
+    """SciPy L-BFGS-B for ``count`` iterations on the batch, keeping ``memory`` curvature pairs;
+    variables in units of the bounds' width."""
     try:
         from scipy.optimize import minimize
     except ImportError:
@@ -236,7 +254,7 @@ def _lbfgs_stage(objective: Objective, velocity, bounds, count, recorder) -> tup
         return velocity, outcome["reason"]
     result = minimize(fun, x0, jac=True, method="L-BFGS-B", callback=callback,
                       bounds=[(bounds[0] / scale, bounds[1] / scale)] * x0.size,
-                      options={"maxiter": count, "maxfun": 3 * count, "ftol": 0.0, "gtol": 0.0})
+                      options={"maxiter": count, "maxfun": 3 * count, "ftol": 0.0, "gtol": 0.0, "maxcor": memory})
     return np.clip((result.x * scale).reshape(shape), *bounds), outcome["reason"]
 
 
@@ -248,9 +266,10 @@ def _default_chunk(survey: Survey, batch: int) -> int:
 
 
 def invert(observed, initial, survey: Survey, *, iterations=40, method: str = "adam",
-           learning_rate: float = 20.0, frequencies=(None,), grid_factors=None, bounds=None, tv=0.0,
+           learning_rate: float = 20.0, lbfgs_memory: int = 10, frequencies=(None,), grid_factors=None,
+           bounds=None, tv=0.0,
            lateral: float = 1.0, smoothness: float = 0.0, lateral_smoothness: float = 0.0,
-           normalize_traces: bool = False, target_misfit: float | None = None,
+           normalize_traces: bool = False, time_gain: float = 0.0, windows=None, target_misfit: float | None = None,
            time_limit: float | None = None, true_velocity=None, batch_size: int | None = None,
            progress: bool = True) -> InversionResult:
     """Full-waveform inversion: refine ``initial`` velocity models so that they explain ``observed`` data.
@@ -264,6 +283,7 @@ def invert(observed, initial, survey: Survey, *, iterations=40, method: str = "a
         iterations: int, total gradient iterations split evenly over the stages, or one count per stage.
         method: "adam" (per-model normalised gradients) or "lbfgs" (SciPy's L-BFGS-B).
         learning_rate: float, m/s, Adam's largest step per cell (unused by "lbfgs").
+        lbfgs_memory: int, curvature pairs L-BFGS-B keeps (SciPy's ``maxcor``; unused by "adam").
         frequencies: sequence of low-pass cutoffs in Hz, one stage each, None for the full band;
             e.g. (6.0, 10.0, None) goes from low to full band.
         grid_factors: sequence of ints, one per stage, or None (all 1): simulate that stage on a grid
@@ -277,6 +297,10 @@ def invert(observed, initial, survey: Survey, *, iterations=40, method: str = "a
             regularisers; 1 is isotropic, > 1 favours layered models.
         lateral_smoothness: float >= 0, weight of the mean squared lateral difference (favours layers).
         normalize_traces: bool, compare traces each divided by its L2 norm (amplitude-robust).
+        time_gain: float >= 0, power p of a time gain (t / T)^p on both data (T: the record length),
+            so late, weak deep reflections weigh as much as early arrivals; 0: none.
+        windows: None, or one time in s (None: whole trace) per stage: the stage fits only the
+            samples up to it (layer stripping: e.g. (0.4, 0.7, None) fits the shallow part first).
         target_misfit: float or None, stop (a model, for Adam) once the relative misfit is below it.
         time_limit: float or None, seconds after which the loop stops (for "lbfgs", the time left is
             shared evenly by the models still to do).
@@ -304,16 +328,17 @@ def invert(observed, initial, survey: Survey, *, iterations=40, method: str = "a
     bounds = _bounds(bounds, survey)
     velocity = np.clip(_models("initial", initial, survey, batch), *bounds)
     truth = None if true_velocity is None else _models("true_velocity", true_velocity, survey, batch)
-    stages = _schedule(iterations, frequencies, grid_factors, tv)
+    stages = _schedule(iterations, frequencies, grid_factors, tv, windows)
     for name, value in (("smoothness", smoothness), ("lateral_smoothness", lateral_smoothness),
-                        ("learning_rate", learning_rate)):
+                        ("learning_rate", learning_rate), ("time_gain", time_gain)):
         if not (math.isfinite(value) and value >= 0):
             raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     if not (math.isfinite(lateral) and lateral > 0):
         raise ValueError(f"lateral must be a finite number > 0 (1: isotropic), got {lateral!r}")
     chunk = _default_chunk(survey, batch) if batch_size is None else positive_int("batch_size", batch_size)
     settings = {"survey": survey, "stages": stages, "method": method, "bounds": bounds,
-                "learning_rate": learning_rate, "terms": (smoothness, normalize_traces, lateral, lateral_smoothness),
+                "learning_rate": learning_rate, "memory": positive_int("lbfgs_memory", lbfgs_memory),
+                "terms": (smoothness, normalize_traces, lateral, lateral_smoothness, time_gain),
                 "target_misfit": target_misfit, "progress": progress}
     if method == "adam" or batch == 1:
         return _run(observed, velocity, truth, chunk=chunk, time_limit=time_limit, **settings)
@@ -327,32 +352,35 @@ def invert(observed, initial, survey: Survey, *, iterations=40, method: str = "a
     return _merge(results, time.perf_counter() - begin)
 
 
-def _run(observed, velocity, truth, *, survey, stages, method, bounds, learning_rate, terms, target_misfit,
+def _run(observed, velocity, truth, *, survey, stages, method, bounds, learning_rate, memory, terms, target_misfit,
          progress, chunk, time_limit) -> InversionResult:
     """``invert`` on checked inputs: one optimiser over the whole batch."""
-    smoothness, normalize_traces, lateral, lateral_smoothness = terms
+    smoothness, normalize_traces, lateral, lateral_smoothness, time_gain = terms
     objective = Objective(observed, survey, bounds[1] - bounds[0], smoothness=smoothness,
                           normalize_traces=normalize_traces, chunk=chunk, lateral=lateral,
-                          lateral_smoothness=lateral_smoothness)
-    recorder = _Recorder(truth, sum(count for *_, count in stages), target_misfit, time_limit, progress)
+                          lateral_smoothness=lateral_smoothness, time_gain=time_gain)
+    recorder = _Recorder(truth, sum(stage[2] for stage in stages), target_misfit, time_limit, progress)
     start_velocity, stopped = velocity.copy(), "iterations"
     try:
-        for cutoff, factor, count, tv in stages:
+        for cutoff, factor, count, tv, window in stages:
             objective.tv = tv
-            objective.set_cutoff(cutoff, factor)
+            objective.set_cutoff(cutoff, factor, window)
             if method == "adam":
                 velocity, reason = _adam_stage(objective, velocity, bounds, count, learning_rate, recorder)
             else:
-                velocity, reason = _lbfgs_stage(objective, velocity, bounds, count, recorder)
+                velocity, reason = _lbfgs_stage(objective, velocity, bounds, count, recorder, memory)
             if reason:
                 stopped = reason
                 break
+        weighted = bool(time_gain) or any(stage[4] is not None for stage in stages)
+        objective.time_gain = 0.0  # misfits before and after: plain full-band L2, whatever the stages weighed
         objective.set_cutoff(None)
         total, misfit_after, _ = objective(velocity, gradient=False)
-        if recorder.history["iteration"][-1] != recorder.iteration or recorder.history["frequency"][-1] is not None:
+        history = recorder.history
+        if weighted or history["iteration"][-1] != recorder.iteration or history["frequency"][-1] is not None:
             recorder.record(velocity, total, misfit_after, None)
-        first_full = [i for i, f in enumerate(recorder.history["frequency"]) if f is None and
-                      recorder.history["iteration"][i] == 0]
+        first_full = [i for i, f in enumerate(history["frequency"]) if f is None and history["iteration"][i] == 0
+                      and not weighted]
         misfit_before = (np.asarray(recorder.history["misfit"][first_full[0]]) if first_full
                          else objective(start_velocity, gradient=False)[1])
     finally:

@@ -4,11 +4,15 @@ For each model ``i`` of a batch, with ``d = simulate(v)`` and observed data ``d_
 ``[batch, shot, time, receiver]``), ``F`` the low-pass filter of the current stage and ``N`` the
 optional per-trace normalisation,
 
-    misfit_i = || N(F d_i) - N(F d_obs_i) ||^2 / || N(F d_obs_i) ||^2        (1 = as bad as no data)
+    misfit_i = || N(W F d_i) - N(W F d_obs_i) ||^2 / || N(W F d_obs_i) ||^2    (1 = as bad as no data)
     J_i      = misfit_i + tv * TV(u_i) + smoothness * S(u_i) + lateral_smoothness * L(u_i),
     u = v / (v_max - v_min),
 
-where ``TV(u)`` is the mean over cells of ``sqrt(du_z^2 + (a du_x)^2 + eps^2)`` (forward differences),
+``W`` the optional time weight ``w(t) = (t / T)^p [t <= t_w]`` (``time_weights``: a time gain of
+power ``p`` = ``time_gain``, T the record length ``nt dt``, makes late, weak deep reflections count
+as much as the direct wave; a window ``t_w`` of the current stage ignores the data after it, so
+the shallow part settles before deep reflections are fitted) and where ``TV(u)`` is the mean over
+cells of ``sqrt(du_z^2 + (a du_x)^2 + eps^2)`` (forward differences),
 ``S(u)`` the mean of ``du_z^2 + (a du_x)^2`` and ``L(u)`` the mean of ``du_x^2`` alone. ``a`` (``lateral``,
 default 1: isotropic) weighs lateral changes against vertical ones: a > 1 favours layered models
 (structure that varies more with depth than along x), as structure-oriented regularisation in FWI
@@ -37,7 +41,8 @@ from keras_fwi.physics.coarse import CoarseGrid
 from keras_fwi.physics.simulate import simulate
 from keras_fwi.physics.survey import Survey
 
-__all__ = ["Objective", "lateral_penalty", "lowpass", "lowpass_gain", "smoothness_penalty", "total_variation"]
+__all__ = ["Objective", "lateral_penalty", "lowpass", "lowpass_gain", "smoothness_penalty", "time_weights",
+           "total_variation"]
 
 COARSE_POINTS_PER_WAVELENGTH = 5.0  # a coarse stage needs this many cells per wavelength at its cutoff
 TV_EPSILON = 1e-3  # in units of the velocity range per cell: keeps TV differentiable where flat
@@ -70,6 +75,25 @@ def lowpass(data, gain: np.ndarray | None) -> tf.Tensor:
     spectrum = tf.signal.rfft(traces, fft_length=[2 * nt]) * tf.cast(gain, tf.complex64)
     filtered = tf.signal.irfft(spectrum, fft_length=[2 * nt])[..., :nt]
     return tf.transpose(filtered, [0, 1, 3, 2])
+
+
+def time_weights(survey: Survey, record_length: float, gain: float = 0.0,
+                 window: float | None = None) -> np.ndarray | None:
+    """float32 (1, 1, nt, 1) weights ``(t / record_length)^gain``, zero after ``window`` s, for the
+    samples of ``survey`` (sample k at t = (k + 1) dt), or None when they would all be 1.
+
+    Args:
+        survey: the survey simulated (a coarse grid's own ``dt`` and ``nt``).
+        record_length: T in s, the observed record's length (the fine survey's ``nt dt``).
+        gain: float >= 0, power p of the time gain (0: none). window: s, or None for the whole trace.
+    """
+    if not gain and window is None:
+        return None
+    times = (np.arange(survey.nt) + 1) * survey.dt
+    weights = (times / record_length) ** gain
+    if window is not None:
+        weights = np.where(times <= window * (1 + 1e-9), weights, 0.0)
+    return weights.astype(np.float32)[None, None, :, None]
 
 
 def _normalise_traces(data: tf.Tensor) -> tf.Tensor:
@@ -123,23 +147,25 @@ class Objective:
         tv, smoothness: float >= 0, regularisation weights (``tv`` may be changed between stages).
         lateral: float > 0, weight of lateral differences against vertical ones in both terms.
         lateral_smoothness: float >= 0, weight of the squared lateral differences alone.
+        time_gain: float >= 0, power p of the time gain ``(t / T)^p`` on both data (0: none).
         normalize_traces: bool, compare traces after dividing each by its norm.
         chunk: int, models per simulation (bounds the gradient's memory).
     """
 
     def __init__(self, observed: np.ndarray, survey: Survey, velocity_scale: float, tv: float = 0.0,
                  smoothness: float = 0.0, normalize_traces: bool = False, chunk: int = 4, lateral: float = 1.0,
-                 lateral_smoothness: float = 0.0):
+                 lateral_smoothness: float = 0.0, time_gain: float = 0.0):
         self.survey, self.scale, self.lateral = survey, float(velocity_scale), float(lateral)
         self.tv, self.smoothness, self.normalize_traces = float(tv), float(smoothness), bool(normalize_traces)
-        self.chunk, self.lateral_smoothness = int(chunk), float(lateral_smoothness)
+        self.chunk, self.lateral_smoothness, self.time_gain = int(chunk), float(lateral_smoothness), float(time_gain)
         self._raw = np.asarray(observed, np.float32)
         self.set_cutoff(None)
 
-    def set_cutoff(self, cutoff: float | None, factor: int = 1) -> None:
+    def set_cutoff(self, cutoff: float | None, factor: int = 1, window: float | None = None) -> None:
         """Low-pass both data at ``cutoff`` Hz from now on (None: full band), simulating on a grid
-        ``factor`` times coarser (``keras_fwi.physics.coarse``; needs a cutoff low enough for it)."""
-        self.cutoff, self.factor = cutoff, int(factor)
+        ``factor`` times coarser (``keras_fwi.physics.coarse``; needs a cutoff low enough for it),
+        comparing only the samples up to ``window`` s (None: all)."""
+        self.cutoff, self.factor, self.window = cutoff, int(factor), window
         self._grid, mask = None, None
         if self.factor > 1:
             self._check_coarse(cutoff)
@@ -149,6 +175,8 @@ class Objective:
         survey = self.survey if self._grid is None else self._grid.survey
         self._gain = lowpass_gain(survey.nt, survey.dt, cutoff)
         self._mask = None if mask is None else tf.constant(mask)
+        weights = time_weights(survey, self.survey.nt * self.survey.dt, self.time_gain, window)
+        self._weights = None if weights is None else tf.constant(weights)
         self._observed = []
         for start in range(0, len(self._raw), self.chunk):
             data = lowpass(self._raw[start:start + self.chunk], fine_gain)
@@ -168,6 +196,9 @@ class Objective:
                              f"lower the stage's frequency or its grid factor")
 
     def _prepare(self, data: tf.Tensor) -> tf.Tensor:
+        """Time weights, then the trace normalisation, as the misfit compares them."""
+        if self._weights is not None:
+            data = data * self._weights
         return _normalise_traces(data) if self.normalize_traces else data
 
     def _chunk_terms(self, velocity: tf.Tensor, index: int) -> tuple[tf.Tensor, tf.Tensor]:

@@ -127,10 +127,12 @@ def _bounds(dataset: str | None, survey: Survey) -> tuple[float, float]:
 
 def refine(seismic, start, survey: Survey, *, dataset: str | None = None, labels=None,
            iterations: int = REFINE_DEFAULTS["iterations"], method: str = REFINE_DEFAULTS["method"],
-           learning_rate: float = REFINE_DEFAULTS["learning_rate"], tv=REFINE_DEFAULTS["tv"],
+           learning_rate: float = REFINE_DEFAULTS["learning_rate"],
+           lbfgs_memory: int = REFINE_DEFAULTS["lbfgs_memory"], tv=REFINE_DEFAULTS["tv"],
            lateral: float = REFINE_DEFAULTS["lateral"],
            lateral_smoothness: float = REFINE_DEFAULTS["lateral_smoothness"],
            frequencies=REFINE_DEFAULTS["frequencies"], grid_factors=REFINE_DEFAULTS["grid_factors"],
+           time_gain: float = REFINE_DEFAULTS["time_gain"], windows=REFINE_DEFAULTS["windows"],
            time_limit: float | None = None,
            batch_size: int | None = None, progress: bool = True) -> dict:
     """``invert`` with the measured defaults; returns a JSON-ready report plus ``velocity`` and ``start``.
@@ -146,8 +148,9 @@ def refine(seismic, start, survey: Survey, *, dataset: str | None = None, labels
     """
     bounds = _bounds(dataset, survey)
     result = invert(seismic, start, survey, iterations=iterations, method=method, learning_rate=learning_rate,
-                    frequencies=frequencies, grid_factors=grid_factors, bounds=bounds, tv=tv, lateral=lateral,
-                    lateral_smoothness=lateral_smoothness,
+                    lbfgs_memory=lbfgs_memory, frequencies=frequencies, grid_factors=grid_factors, bounds=bounds,
+                    tv=tv, lateral=lateral,
+                    lateral_smoothness=lateral_smoothness, time_gain=time_gain, windows=windows,
                     time_limit=time_limit, true_velocity=labels,
                     batch_size=batch_size, progress=progress)
     summary = {"samples": len(seismic), "misfit_before": float(result.misfit_before.mean()),
@@ -157,8 +160,10 @@ def refine(seismic, start, survey: Survey, *, dataset: str | None = None, labels
         summary.update(mae_before=float(result.mae_before.mean()), mae_after=float(result.mae_after.mean()),
                        mae_before_per_sample=result.mae_before.tolist(), mae_after_per_sample=result.mae_after.tolist())
     settings = {"iterations": iterations, "method": method, "learning_rate": learning_rate,
+                "lbfgs_memory": lbfgs_memory,
                 "tv": list(tv) if isinstance(tv, (list, tuple)) else tv, "lateral": lateral,
-                "lateral_smoothness": lateral_smoothness,
+                "lateral_smoothness": lateral_smoothness, "time_gain": time_gain,
+                "windows": list(windows) if isinstance(windows, (list, tuple)) else windows,
                 "frequencies": list(frequencies),
                 "grid_factors": None if grid_factors is None else list(grid_factors), "bounds": list(bounds),
                 "time_limit": time_limit,
