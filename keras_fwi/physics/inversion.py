@@ -100,15 +100,25 @@ def _bounds(bounds, survey: Survey) -> tuple[float, float]:
     return low, high
 
 
-def _per_stage(name: str, value, stages: int) -> list[float]:
-    """``value`` (one number or one per stage) as one finite number >= 0 per stage, else a ValueError."""
+def _stage_values(name: str, value, stages: int) -> list:
+    """``value`` (one item or one per stage) as one item per stage, else a ValueError."""
     values = list(value) if isinstance(value, (list, tuple)) else [value] * stages
     if len(values) != stages:
         raise ValueError(f"{name} gives {len(values)} stages but frequencies {stages}")
+    return values
+
+
+def _as_float(item) -> float:
+    """``float(item)``, NaN for what is not a number (refused by the callers' checks)."""
     try:
-        values = [float(item) for item in values]
+        return float(item)
     except (TypeError, ValueError):
-        values = [math.nan]
+        return math.nan
+
+
+def _per_stage(name: str, value, stages: int) -> list[float]:
+    """``value`` (one number or one per stage) as one finite number >= 0 per stage, else a ValueError."""
+    values = [_as_float(item) for item in _stage_values(name, value, stages)]
     if not all(math.isfinite(item) and item >= 0 for item in values):
         raise ValueError(f"{name} must be a finite number >= 0 (or one per stage), got {value!r}")
     return values
@@ -116,13 +126,7 @@ def _per_stage(name: str, value, stages: int) -> list[float]:
 
 def _windows(windows, stages: int) -> list[float | None]:
     """``windows`` (None, one window or one per stage; s, None for the whole trace) as one per stage."""
-    values = list(windows) if isinstance(windows, (list, tuple)) else [windows] * stages
-    if len(values) != stages:
-        raise ValueError(f"windows gives {len(values)} stages but frequencies {stages}")
-    try:
-        values = [None if item is None else float(item) for item in values]
-    except (TypeError, ValueError):
-        values = [math.nan]
+    values = [None if item is None else _as_float(item) for item in _stage_values("windows", windows, stages)]
     if not all(item is None or (math.isfinite(item) and item > 0) for item in values):
         raise ValueError(f"windows must be times in s > 0 or None for the whole trace (or one per stage), "
                          f"got {windows!r}")

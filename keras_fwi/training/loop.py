@@ -67,6 +67,8 @@ def _share_of_global_mean(x) -> tf.Tensor:
     the replicas' shares are equal; a last partial batch split unevenly (3 + 2 samples) would otherwise
     weigh the smaller share's samples more than one process does."""
     context = tf.distribute.get_replica_context()
+    if context.num_replicas_in_sync == 1:  # one device: nothing to weigh, no collective in the step
+        return tf.constant(1.0)
     local = tf.cast(tf.shape(x)[0], tf.float32)
     total = context.all_reduce(tf.distribute.ReduceOp.SUM, local)
     return local * float(context.num_replicas_in_sync) / tf.maximum(total, 1.0)
