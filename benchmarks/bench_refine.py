@@ -55,6 +55,10 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--time-gain", type=float, default=None, help="power p of the (t / T)^p time gain")
     parser.add_argument("--windows", type=lambda text: [None if f == "full" else float(f) for f in text.split(",")],
                         default=None, help="comma-separated time windows per stage in s, 'full' for all")
+    parser.add_argument("--correct-every", type=int, default=None,
+                        help="coarse stages: re-anchor to the full grid every N iterations (0: never)")
+    parser.add_argument("--blocks", type=lambda text: [int(f) for f in text.split(",")], default=None,
+                        help="per stage, velocity levels of the block segmentation (0: every cell)")
     parser.add_argument("--nz", type=int, default=60)
     parser.add_argument("--nx", type=int, default=180)
     parser.add_argument("--shots", type=int, default=6)
@@ -111,7 +115,9 @@ def main() -> None:
                                              ("lbfgs_memory", args.lbfgs_memory),
                                              ("frequencies", args.frequencies),
                                              ("grid_factors", args.grid_factors), ("time_gain", args.time_gain),
-                                             ("windows", args.windows)) if value is not None}
+                                             ("windows", args.windows), ("correct_every", args.correct_every),
+                                             ("blocks", args.blocks))
+               if value is not None}
     if args.iterations_per_stage:
         options["iterations"] = args.iterations_per_stage
     if args.case == "marmousi":

@@ -45,8 +45,9 @@ def _transition(profile: np.ndarray, low: float, high: float) -> tuple[int, int]
 
 
 def test_refine_recovers_flat_interfaces(case, tmp_path):
-    # the default stages (low-passed on coarse grids, then the full band), a few iterations in the first two
-    assert _refine(case, tmp_path, "--labels", str(case["truth"]), "--iterations", "4,4,25") == 0
+    # the default stages (low-passed on coarse grids with corrections, a block stage, then the full band),
+    # a few iterations in all but the last
+    assert _refine(case, tmp_path, "--labels", str(case["truth"]), "--iterations", "4,4,4,4,25") == 0
     refined = np.load(tmp_path / "velocity.npy", allow_pickle=False)
     truth = np.load(case["truth"])
     start = np.load(case["start"])
@@ -61,8 +62,9 @@ def test_refine_recovers_flat_interfaces(case, tmp_path):
     assert summary["mae_after"] < 0.8 * summary["mae_before"]
     assert summary["mae_before"] == pytest.approx(float(np.abs(start[0] - truth[0, 0]).mean()), rel=1e-4)
     assert summary["misfit_after"] < summary["misfit_before"]
-    assert len(report["history"]["mae"]) == 5 + 5 + 26 and report["settings"]["survey"]["nx"] == 40
-    assert report["settings"]["grid_factors"] == [4, 2, 1] and report["history"]["frequency"][0] == 4.0
+    assert len(report["history"]["mae"]) == 4 * 5 + 26 and report["settings"]["survey"]["nx"] == 40
+    assert report["settings"]["grid_factors"] == [4, 2, 2, 2, 1] and report["history"]["frequency"][0] == 4.0
+    assert report["settings"]["blocks"] == [0, 0, 0, 5, 0] and report["settings"]["correct_every"] == 10
     assert (tmp_path / "refine.png").stat().st_size > 0
 
 
@@ -86,11 +88,12 @@ def test_regularisation_options_reach_the_inversion(case, tmp_path):
 
 
 def test_time_gain_and_windows_reach_the_inversion(case, tmp_path):
-    assert _refine(case, tmp_path, "--frequencies", "full", "--grid-factors", "1", "--iterations", "1",
+    assert _refine(case, tmp_path, "--frequencies", "full", "--iterations", "1",
                    "--time-gain", "2", "--windows", "0.2", "--lbfgs-memory", "7") == 0
     report = json.loads((tmp_path / "refine.json").read_text())
     settings = report["settings"]
     assert (settings["time_gain"], settings["windows"], settings["lbfgs_memory"]) == (2.0, [0.2], 7)
+    assert settings["grid_factors"] is None and settings["blocks"] is None  # other stages: no coarse grid, no blocks
     observed = np.load(case["seismic"]).astype(np.float64)
     residual = simulate(np.load(case["start"]), SURVEY).numpy().astype(np.float64) - observed
     # the stage's misfit of the start: (t / T)^2 gain, samples after 0.2 s left out; written out here

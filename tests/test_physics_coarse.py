@@ -103,12 +103,44 @@ def test_batch_lbfgs_is_each_model_refined_on_its_own():
     assert both.history["mae"][-1][1] == pytest.approx(second.mae_after[0])
 
 
+def test_a_corrected_coarse_stage_reproduces_the_fine_data_at_its_anchor():
+    """After ``correct(v)``, the coarse misfit of the true model against its own fine data is 0 (it is
+    not without), and the correction follows the anchor: it is recomputed, not frozen."""
+    truth = _layers().astype(np.float64)
+    objective = Objective(simulate(truth, SURVEY).numpy(), SURVEY, 3000.0, chunk=1)
+    objective.set_cutoff(8.0, 2, split_sources=False)
+    uncorrected = objective(truth, gradient=False)[1][0]
+    objective.correct(truth)
+    _, misfit, gradient = objective(truth)
+    assert uncorrected > 1e-3  # the coarse grid's own error, nearest-cell sources
+    assert misfit[0] < 1e-9 and np.abs(gradient).max() < 1e-9
+    other = _layers(speeds=(2100.0, 2500.0, 3300.0)).astype(np.float64)
+    assert objective(other, gradient=False)[1][0] > 1e-3
+    objective.set_cutoff(8.0, 2, split_sources=False)  # a new stage forgets the correction
+    assert objective(truth, gradient=False)[1][0] == pytest.approx(uncorrected)
+
+
+def test_corrections_keep_a_coarse_stage_at_the_true_model():
+    """Started at the truth, an uncorrected coarse stage walks away towards the coarse grid's own
+    minimum; with corrections every 2 iterations it stays (its misfit is 0 there)."""
+    pytest.importorskip("scipy")
+    truth = _layers()
+    observed = simulate(truth, SURVEY).numpy()
+    options = {"method": "lbfgs", "frequencies": (8.0,), "grid_factors": (2,), "iterations": 4, "tv": 0.0,
+               "true_velocity": truth, "progress": False}
+    drifted = invert(observed, truth, SURVEY, **options)
+    anchored = invert(observed, truth, SURVEY, correct_every=2, **options)
+    assert drifted.mae_after[0] > 5.0, drifted.mae_after
+    assert anchored.mae_after[0] < 0.1 * drifted.mae_after[0], (anchored.mae_after, drifted.mae_after)
+
+
 @pytest.mark.parametrize("change, message", [
     ({"frequencies": (None,), "grid_factors": (2,)},
      r"grid factor 2 \(cells of 20 m\) needs a low-pass cutoff of at most 15 Hz .* got the full band"),
     ({"frequencies": (20.0,), "grid_factors": (2,)}, r"at most 15 Hz .* got 20 Hz"),
     ({"frequencies": (6.0, None), "grid_factors": (2,)}, "grid_factors gives 1 stages but frequencies 2"),
     ({"frequencies": (6.0,), "grid_factors": (0,)}, "grid_factors must be a positive int"),
+    ({"frequencies": (6.0,), "grid_factors": (2,), "correct_every": -1}, "correct_every must be an integer >= 0"),
 ])
 def test_bad_coarse_schedule_is_one_clear_error(change, message):
     observed = np.zeros((1, 3, 350, 40), np.float32)

@@ -22,7 +22,8 @@ def _list_of(convert, what: str):
 
 
 _EXAMPLES = {"iterations": "40 or 30,30,20", "frequencies": "4,8,full", "grid factors": "4,2,1",
-             "TV weights": "0.1 or 0.3,0.2,0.1", "windows": "0.4,0.7,full"}
+             "TV weights": "0.1 or 0.3,0.2,0.1", "windows": "0.4,0.7,full", "blocks": "0,0,5"}
+_NEUTRAL = "with other --frequencies: "
 
 
 def _cutoff(item: str) -> float | None:
@@ -57,15 +58,24 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--survey", default="openfwi",
                         help="acquisition: openfwi, fcnvmb or a JSON file of Survey fields (default openfwi)")
     parser.add_argument("--labels", help="true velocity .npy in m/s: report MAE before and after")
-    parser.add_argument("--iterations", type=_list_of(int, "iterations"), default=_as_list(DEFAULTS["iterations"]),
+    parser.add_argument("--iterations", type=_list_of(int, "iterations"), default=None,
                         help="gradient iterations per sample: a total split over the stages, or one count per "
-                             f"stage (default {_text(DEFAULTS['iterations'])})")
+                             f"stage (default {_text(DEFAULTS['iterations'])}; {_NEUTRAL}"
+                             f"{sum(DEFAULTS['iterations'])} split over them)")
     parser.add_argument("--frequencies", type=_list_of(_cutoff, "frequencies"), default=DEFAULTS["frequencies"],
                         help="low-pass cutoff of each stage in Hz, 'full' for the full band "
                              f"(default {_text(DEFAULTS['frequencies'])})")
-    parser.add_argument("--grid-factors", type=_list_of(int, "grid factors"), default=DEFAULTS["grid_factors"],
+    parser.add_argument("--grid-factors", type=_list_of(int, "grid factors"), default=None,
                         help="per stage, simulate on a grid this many times coarser in space and time (cheaper; "
-                             f"low cutoffs only) (default {_text(DEFAULTS['grid_factors'] or [1])})")
+                             f"low cutoffs only) (default {_text(DEFAULTS['grid_factors'])}; {_NEUTRAL}1)")
+    parser.add_argument("--correct-every", type=int, default=DEFAULTS["correct_every"], metavar="N",
+                        help="in coarse-grid stages, re-anchor the coarse data to the full grid's every N "
+                             "iterations (one full-grid simulation each; 0: never) "
+                             f"(default {DEFAULTS['correct_every']})")
+    parser.add_argument("--blocks", type=_list_of(int, "blocks"), default=None,
+                        help="per stage, 0 fits every cell; K > 0 fits one velocity per region of the model "
+                             "segmented into K velocity levels, so whole layers move "
+                             f"(default {_text(DEFAULTS['blocks'])}; {_NEUTRAL}0)")
     parser.add_argument("--method", choices=("adam", "lbfgs"), default=DEFAULTS["method"],
                         help=f"optimiser (default {DEFAULTS['method']})")
     parser.add_argument("--lbfgs-memory", type=int, default=DEFAULTS["lbfgs_memory"],
@@ -108,12 +118,13 @@ def run(args: argparse.Namespace) -> int:
         start = refine.load_velocity(args.init, survey, len(seismic), "--init")
     else:
         start = refine.predict_start(args.model, seismic, args.dataset, survey)
-    iterations = args.iterations[0] if len(args.iterations) == 1 else args.iterations
+    iterations = args.iterations[0] if args.iterations is not None and len(args.iterations) == 1 else args.iterations
     tv = args.tv[0] if len(args.tv) == 1 else args.tv
     report = refine.refine(seismic, start, survey, dataset=args.dataset, labels=labels, iterations=iterations,
                            method=args.method, lbfgs_memory=args.lbfgs_memory, tv=tv, lateral=args.lateral,
                            lateral_smoothness=args.lateral_smoothness, frequencies=args.frequencies,
-                           time_gain=args.time_gain, windows=args.windows,
+                           time_gain=args.time_gain, windows=args.windows, correct_every=args.correct_every,
+                           blocks=args.blocks,
                            grid_factors=args.grid_factors, time_limit=args.time_limit, batch_size=args.batch_size,
                            progress=not args.quiet)
     written = refine.write_outputs(out, report, seismic, survey, args.overwrite)

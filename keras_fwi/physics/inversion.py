@@ -23,12 +23,13 @@ import numpy as np
 
 from keras_fwi._validation import one_of, positive_int
 from keras_fwi.physics.objective import Objective
+from keras_fwi.physics.optimizers import Recorder, adam_stage, lbfgs_stage
+from keras_fwi.physics.segments import Blocks, segment
 from keras_fwi.physics.survey import Survey
 
 __all__ = ["InversionResult", "invert"]
 
 _MEMORY_PER_CHUNK = 2e9  # bytes of stored wavefields one gradient evaluation may hold
-_ADAM_BETAS, _ADAM_EPSILON = (0.9, 0.999), 1e-8
 
 
 @dataclasses.dataclass
@@ -133,9 +134,17 @@ def _windows(windows, stages: int) -> list[float | None]:
     return values
 
 
-def _schedule(iterations, frequencies, grid_factors=None, tv=0.0,
-              windows=None) -> list[tuple[float | None, int, int, float, float | None]]:
-    """[(cutoff Hz or None, grid factor, iterations, TV weight, window s or None)] per stage."""
+def _levels(blocks, stages: int) -> list[int]:
+    """``blocks`` (None, or one count of velocity levels per stage, 0: per cell) as one int per stage."""
+    values = [0] * stages if blocks is None else _stage_values("blocks", blocks, stages)
+    if not all(isinstance(item, (int, np.integer)) and not isinstance(item, bool) and item >= 0 for item in values):
+        raise ValueError(f"blocks must give an integer >= 0 per stage (0: every cell free), got {blocks!r}")
+    return [int(item) for item in values]
+
+
+def _schedule(iterations, frequencies, grid_factors=None, tv=0.0, windows=None,
+              blocks=None) -> list[tuple[float | None, int, int, float, float | None, int]]:
+    """[(cutoff Hz or None, grid factor, iterations, TV weight, window s or None, block levels)] per stage."""
     frequencies = list(frequencies)
     if not frequencies:
         raise ValueError("frequencies must list at least one stage (None for the full band)")
@@ -151,115 +160,10 @@ def _schedule(iterations, frequencies, grid_factors=None, tv=0.0,
         total = positive_int("iterations", iterations)
         counts = [total // len(frequencies) + (i < total % len(frequencies)) for i in range(len(frequencies))][::-1]
     weights = _per_stage("tv", tv, len(frequencies))
-    return [(None if f is None else float(f), factor, count, weight, window)
-            for f, factor, count, weight, window in zip(frequencies, factors, counts, weights,
-                                                         _windows(windows, len(frequencies))) if count]
-
-
-class _Recorder:
-    """History, progress bar and stopping rules shared by both optimisers."""
-
-    def __init__(self, truth, total: int, target_misfit, time_limit, progress: bool):
-        from tqdm.auto import tqdm
-
-        self.truth, self.target, self.limit = truth, target_misfit, time_limit
-        self.start = time.perf_counter()
-        self.history = {"iteration": [], "frequency": [], "misfit": [], "objective": [], "step": [], "seconds": []}
-        if truth is not None:
-            self.history["mae"] = []
-        self.iteration, self.previous = 0, None
-        self.bar = tqdm(total=total, disable=not progress, unit="it", desc="invert", leave=False)
-
-    def record(self, velocity, objective, misfit, cutoff) -> None:
-        step = np.zeros(len(velocity)) if self.previous is None else np.abs(velocity - self.previous).max(axis=(1, 2))
-        self.previous = velocity.copy()
-        entries = {"iteration": self.iteration, "frequency": cutoff, "misfit": misfit.tolist(),
-                   "objective": objective.tolist(), "step": step.tolist(),
-                   "seconds": time.perf_counter() - self.start}
-        if self.truth is not None:
-            entries["mae"] = np.abs(velocity - self.truth).mean(axis=(1, 2)).tolist()
-        for key, value in entries.items():
-            self.history[key].append(value)
-        postfix = {"misfit": f"{float(np.mean(misfit)):.3g}", "band": "full" if cutoff is None else f"{cutoff:g} Hz"}
-        if self.truth is not None:
-            postfix["mae"] = f"{float(np.mean(entries['mae'])):.1f}"
-        self.bar.set_postfix(postfix, refresh=False)
-
-    def advance(self) -> None:
-        self.iteration += 1
-        self.bar.update(1)
-
-    def reason_to_stop(self, misfit) -> str | None:
-        if self.limit is not None and time.perf_counter() - self.start >= self.limit:
-            return "time"
-        if self.target is not None and np.all(misfit <= self.target):
-            return "misfit"
-        return None
-
-
-def _adam_stage(objective: Objective, velocity, bounds, count, learning_rate, recorder) -> tuple[np.ndarray, str]:
-    """``count`` Adam steps from ``velocity``; returns (velocity, stop reason or "")."""
-    (beta1, beta2), low, high = _ADAM_BETAS, *bounds
-    first, second = np.zeros_like(velocity), np.zeros_like(velocity)
-    for step in range(1, count + 1):
-        total, misfit, gradient = objective(velocity)
-        recorder.record(velocity, total, misfit, objective.cutoff)
-        reason = recorder.reason_to_stop(misfit)
-        if reason:
-            return velocity, reason
-        largest = np.abs(gradient).max(axis=(1, 2), keepdims=True)
-        active = largest > 0
-        if recorder.target is not None:
-            active &= misfit[:, None, None] > recorder.target
-        gradient = np.where(active, gradient / np.where(largest > 0, largest, 1.0), 0.0)
-        first = beta1 * first + (1 - beta1) * gradient
-        second = beta2 * second + (1 - beta2) * gradient ** 2
-        update = learning_rate * (first / (1 - beta1 ** step)) / (np.sqrt(second / (1 - beta2 ** step)) + _ADAM_EPSILON)
-        velocity = np.clip(velocity - np.where(active, update, 0.0), low, high)
-        recorder.advance()
-    return velocity, ""
-
-
-def _lbfgs_stage(objective: Objective, velocity, bounds, count, recorder, memory: int = 10) -> tuple[np.ndarray, str]:
-    """SciPy L-BFGS-B for ``count`` iterations on the batch, keeping ``memory`` curvature pairs;
-    variables in units of the bounds' width."""
-    try:
-        from scipy.optimize import minimize
-    except ImportError:
-        raise ImportError("method='lbfgs' needs SciPy: pip install scipy (or keras_fwi[data])") from None
-    shape, scale = velocity.shape, bounds[1] - bounds[0]
-    cache, outcome = {}, {"reason": ""}
-
-    def evaluate(x):
-        key = x.tobytes()
-        if key not in cache:
-            cache.clear()
-            cache[key] = objective(x.reshape(shape) * scale)
-        return cache[key]
-
-    def fun(x):
-        total, _, gradient = evaluate(x)
-        return float(total.sum()), gradient.ravel() * scale
-
-    def callback(intermediate_result):
-        x = intermediate_result.x
-        total, misfit, _ = evaluate(x)
-        recorder.advance()
-        recorder.record(x.reshape(shape) * scale, total, misfit, objective.cutoff)
-        outcome["reason"] = recorder.reason_to_stop(misfit) or ""
-        if outcome["reason"]:
-            raise StopIteration
-
-    x0 = velocity.ravel() / scale
-    total, misfit, _ = evaluate(x0)
-    recorder.record(velocity, total, misfit, objective.cutoff)
-    outcome["reason"] = recorder.reason_to_stop(misfit) or ""
-    if outcome["reason"]:
-        return velocity, outcome["reason"]
-    result = minimize(fun, x0, jac=True, method="L-BFGS-B", callback=callback,
-                      bounds=[(bounds[0] / scale, bounds[1] / scale)] * x0.size,
-                      options={"maxiter": count, "maxfun": 3 * count, "ftol": 0.0, "gtol": 0.0, "maxcor": memory})
-    return np.clip((result.x * scale).reshape(shape), *bounds), outcome["reason"]
+    return [(None if f is None else float(f), factor, count, weight, window, levels)
+            for f, factor, count, weight, window, levels in zip(frequencies, factors, counts, weights,
+                                                                 _windows(windows, len(frequencies)),
+                                                                 _levels(blocks, len(frequencies))) if count]
 
 
 def _default_chunk(survey: Survey, batch: int) -> int:
@@ -273,7 +177,9 @@ def invert(observed, initial, survey: Survey, *, iterations=40, method: str = "a
            learning_rate: float = 20.0, lbfgs_memory: int = 10, frequencies=(None,), grid_factors=None,
            bounds=None, tv=0.0,
            lateral: float = 1.0, smoothness: float = 0.0, lateral_smoothness: float = 0.0,
-           normalize_traces: bool = False, time_gain: float = 0.0, windows=None, target_misfit: float | None = None,
+           normalize_traces: bool = False, time_gain: float = 0.0, windows=None, correct_every: int = 0,
+           blocks=None,
+           target_misfit: float | None = None,
            time_limit: float | None = None, true_velocity=None, batch_size: int | None = None,
            progress: bool = True) -> InversionResult:
     """Full-waveform inversion: refine ``initial`` velocity models so that they explain ``observed`` data.
@@ -294,6 +200,16 @@ def invert(observed, initial, survey: Survey, *, iterations=40, method: str = "a
             that many times coarser in space and time (``keras_fwi.physics.coarse``, about factor^3
             times cheaper per iteration; the stage needs a cutoff with >= 5 coarse cells per wavelength
             at the slowest velocity). The models stay on the survey's grid.
+        correct_every: int >= 0, in coarse stages, every this many iterations re-anchor the coarse
+            data to the survey's grid at the current models (``Objective.correct``: one fine forward
+            simulation each), so coarse stages converge towards the fine misfit's minimum instead of
+            the coarse grid's; the optimiser restarts after each. With it, a coarse grid puts each
+            source at its nearest cell (the correction removes what splitting it would; cheaper).
+            0: no corrections, sources split.
+        blocks: None, or one int per stage: 0 fits every cell; k > 0 fits one velocity per region of
+            the current models segmented into k velocity levels (``keras_fwi.physics.segments``), so
+            a whole layer moves as one (blocky, layered models; re-segmented at every correction).
+            Needs ``method="lbfgs"``.
         bounds: (min, max) m/s, default ``survey.velocity_range``; max must be stable (CFL).
         tv, smoothness: float >= 0, weights of total variation and squared-gradient regularisation
             (dimensionless; see ``keras_fwi.physics.objective``); ``tv`` may give one weight per stage.
@@ -332,7 +248,9 @@ def invert(observed, initial, survey: Survey, *, iterations=40, method: str = "a
     bounds = _bounds(bounds, survey)
     velocity = np.clip(_models("initial", initial, survey, batch), *bounds)
     truth = None if true_velocity is None else _models("true_velocity", true_velocity, survey, batch)
-    stages = _schedule(iterations, frequencies, grid_factors, tv, windows)
+    stages = _schedule(iterations, frequencies, grid_factors, tv, windows, blocks)
+    if method == "adam" and any(stage[5] for stage in stages):
+        raise ValueError("blocks need method='lbfgs' (Adam steps every cell on its own)")
     for name, value in (("smoothness", smoothness), ("lateral_smoothness", lateral_smoothness),
                         ("learning_rate", learning_rate), ("time_gain", time_gain)):
         if not (math.isfinite(value) and value >= 0):
@@ -343,6 +261,7 @@ def invert(observed, initial, survey: Survey, *, iterations=40, method: str = "a
     settings = {"survey": survey, "stages": stages, "method": method, "bounds": bounds,
                 "learning_rate": learning_rate, "memory": positive_int("lbfgs_memory", lbfgs_memory),
                 "terms": (smoothness, normalize_traces, lateral, lateral_smoothness, time_gain),
+                "correct_every": _non_negative_int("correct_every", correct_every),
                 "target_misfit": target_misfit, "progress": progress}
     if method == "adam" or batch == 1:
         return _run(observed, velocity, truth, chunk=chunk, time_limit=time_limit, **settings)
@@ -356,23 +275,42 @@ def invert(observed, initial, survey: Survey, *, iterations=40, method: str = "a
     return _merge(results, time.perf_counter() - begin)
 
 
+def _non_negative_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+    return int(value)
+
+
+def _rounds(count: int, every: int) -> list[int]:
+    """``count`` iterations as rounds of ``every`` (the last one shorter); one round when every is 0."""
+    if not every:
+        return [count]
+    return [every] * (count // every) + ([count % every] if count % every else [])
+
+
 def _run(observed, velocity, truth, *, survey, stages, method, bounds, learning_rate, memory, terms, target_misfit,
-         progress, chunk, time_limit) -> InversionResult:
+         progress, chunk, time_limit, correct_every) -> InversionResult:
     """``invert`` on checked inputs: one optimiser over the whole batch."""
     smoothness, normalize_traces, lateral, lateral_smoothness, time_gain = terms
     objective = Objective(observed, survey, bounds[1] - bounds[0], smoothness=smoothness,
                           normalize_traces=normalize_traces, chunk=chunk, lateral=lateral,
                           lateral_smoothness=lateral_smoothness, time_gain=time_gain)
-    recorder = _Recorder(truth, sum(stage[2] for stage in stages), target_misfit, time_limit, progress)
+    recorder = Recorder(truth, sum(stage[2] for stage in stages), target_misfit, time_limit, progress)
     start_velocity, stopped = velocity.copy(), "iterations"
     try:
-        for cutoff, factor, count, tv, window in stages:
+        for cutoff, factor, count, tv, window, levels in stages:
             objective.tv = tv
-            objective.set_cutoff(cutoff, factor, window)
-            if method == "adam":
-                velocity, reason = _adam_stage(objective, velocity, bounds, count, learning_rate, recorder)
-            else:
-                velocity, reason = _lbfgs_stage(objective, velocity, bounds, count, recorder, memory)
+            objective.set_cutoff(cutoff, factor, window, split_sources=not correct_every)
+            for rounds in _rounds(count, correct_every if factor > 1 else 0):
+                if correct_every:
+                    objective.correct(velocity)
+                if method == "adam":
+                    velocity, reason = adam_stage(objective, velocity, bounds, rounds, learning_rate, recorder)
+                else:
+                    blocks = Blocks(velocity, segment(velocity, levels), bounds) if levels else None
+                    velocity, reason = lbfgs_stage(objective, velocity, bounds, rounds, recorder, memory, blocks)
+                if reason:
+                    break
             if reason:
                 stopped = reason
                 break

@@ -29,7 +29,11 @@ source and the observed data, without touching the simulator.
 Coarse stages (``set_cutoff(cutoff, factor)`` with factor > 1) simulate on a grid ``factor`` times
 coarser (``keras_fwi.physics.coarse``), compare at every ``factor``-th sample of the low-passed
 observed data, and leave out (both data) the traces closer than ``factor + 1`` cells to their
-source, whose near field depends on the grid.
+source, whose near field depends on the grid. A coarse grid's data differ from the fine grid's by a
+few per cent (dispersion, sources moved to coarse cells), which biases the coarse misfit's minimum
+away from the true model; ``correct(v)`` removes that bias near ``v``: it adds, per model, the
+fine-minus-coarse data difference at ``v`` to every later coarse simulation (a defect correction,
+as multigrid's full approximation scheme does), so at ``v`` the coarse misfit and the fine one agree.
 """
 
 from __future__ import annotations
@@ -161,15 +165,17 @@ class Objective:
         self._raw = np.asarray(observed, np.float32)
         self.set_cutoff(None)
 
-    def set_cutoff(self, cutoff: float | None, factor: int = 1, window: float | None = None) -> None:
+    def set_cutoff(self, cutoff: float | None, factor: int = 1, window: float | None = None,
+                   split_sources: bool = True) -> None:
         """Low-pass both data at ``cutoff`` Hz from now on (None: full band), simulating on a grid
-        ``factor`` times coarser (``keras_fwi.physics.coarse``; needs a cutoff low enough for it),
-        comparing only the samples up to ``window`` s (None: all)."""
+        ``factor`` times coarser (``keras_fwi.physics.coarse``; needs a cutoff low enough for it, and
+        ``split_sources`` says how it places sources), comparing only the samples up to ``window`` s
+        (None: all)."""
         self.cutoff, self.factor, self.window = cutoff, int(factor), window
         self._grid, mask = None, None
         if self.factor > 1:
             self._check_coarse(cutoff)
-            self._grid = CoarseGrid(self.survey, self.factor)
+            self._grid = CoarseGrid(self.survey, self.factor, split_sources)
             mask = _far_traces(self.survey, self.factor + 1)
         fine_gain = lowpass_gain(self.survey.nt, self.survey.dt, cutoff)
         survey = self.survey if self._grid is None else self._grid.survey
@@ -177,13 +183,34 @@ class Objective:
         self._mask = None if mask is None else tf.constant(mask)
         weights = time_weights(survey, self.survey.nt * self.survey.dt, self.time_gain, window)
         self._weights = None if weights is None else tf.constant(weights)
-        self._observed = []
-        for start in range(0, len(self._raw), self.chunk):
-            data = lowpass(self._raw[start:start + self.chunk], fine_gain)
-            if self._grid is not None:
-                data = tf.constant(self._grid.decimate(data.numpy())) * self._mask
-            self._observed.append(self._prepare(data))
+        self._fine_gain, self._corrections = fine_gain, None
+        self._observed = [self._as_compared(self._raw[start:start + self.chunk])
+                          for start in range(0, len(self._raw), self.chunk)]
         self._energy = [tf.reduce_sum(tf.square(d), axis=[1, 2, 3]) for d in self._observed]
+
+    def _as_compared(self, data) -> tf.Tensor:
+        """Fine-grid data as the misfit compares them: low-passed, decimated and muted in a coarse
+        stage, time-weighted and normalised."""
+        data = lowpass(data, self._fine_gain)
+        if self._grid is not None:
+            data = tf.constant(self._grid.decimate(data.numpy())) * self._mask
+        return self._prepare(data)
+
+    def correct(self, velocity: np.ndarray) -> None:
+        """In a coarse stage, anchor the coarse data to the fine grid's at ``velocity`` (batch, nz, nx)
+        m/s: later coarse simulations get ``fine(velocity) - coarse(velocity)`` added, per model, until
+        the next ``correct`` or ``set_cutoff``. Costs one fine and one coarse forward simulation; does
+        nothing in a fine stage."""
+        if self._grid is None:
+            return
+        self._corrections = []
+        for start in range(0, len(velocity), self.chunk):
+            part = tf.convert_to_tensor(velocity[start:start + self.chunk], tf.float32)
+            self._corrections.append(self._as_compared(simulate(part, self.survey)) - self._coarse(part))
+
+    def _coarse(self, velocity: tf.Tensor) -> tf.Tensor:
+        """The coarse grid's data as the misfit compares them (before any correction)."""
+        return self._prepare(lowpass(self._grid.simulate(velocity), self._gain) * self._mask)
 
     def _check_coarse(self, cutoff) -> None:
         """ValueError unless ``cutoff`` leaves COARSE_POINTS_PER_WAVELENGTH cells per wavelength."""
@@ -205,7 +232,9 @@ class Objective:
         if self._grid is None:
             simulated = self._prepare(lowpass(simulate(velocity, self.survey), self._gain))
         else:
-            simulated = self._prepare(lowpass(self._grid.simulate(velocity), self._gain) * self._mask)
+            simulated = self._coarse(velocity)
+            if self._corrections is not None:
+                simulated = simulated + self._corrections[index]
         misfit = tf.reduce_sum(tf.square(simulated - self._observed[index]), axis=[1, 2, 3]) / self._energy[index]
         total, u = misfit, velocity / self.scale
         if self.tv:

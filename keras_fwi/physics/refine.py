@@ -125,21 +125,35 @@ def _bounds(dataset: str | None, survey: Survey) -> tuple[float, float]:
     return survey.velocity_range
 
 
+def _stage_options(frequencies, iterations, grid_factors, blocks) -> tuple:
+    """(iterations, grid_factors, blocks), each left None filled in (see ``refine``)."""
+    default = list(frequencies) == list(REFINE_DEFAULTS["frequencies"])
+    if iterations is None:
+        iterations = REFINE_DEFAULTS["iterations"] if default else sum(REFINE_DEFAULTS["iterations"])
+    if default:
+        grid_factors = REFINE_DEFAULTS["grid_factors"] if grid_factors is None else grid_factors
+        blocks = REFINE_DEFAULTS["blocks"] if blocks is None else blocks
+    return iterations, grid_factors, blocks
+
+
 def refine(seismic, start, survey: Survey, *, dataset: str | None = None, labels=None,
-           iterations: int = REFINE_DEFAULTS["iterations"], method: str = REFINE_DEFAULTS["method"],
+           iterations=None, method: str = REFINE_DEFAULTS["method"],
            learning_rate: float = REFINE_DEFAULTS["learning_rate"],
            lbfgs_memory: int = REFINE_DEFAULTS["lbfgs_memory"], tv=REFINE_DEFAULTS["tv"],
            lateral: float = REFINE_DEFAULTS["lateral"],
            lateral_smoothness: float = REFINE_DEFAULTS["lateral_smoothness"],
-           frequencies=REFINE_DEFAULTS["frequencies"], grid_factors=REFINE_DEFAULTS["grid_factors"],
+           frequencies=REFINE_DEFAULTS["frequencies"], grid_factors=None,
            time_gain: float = REFINE_DEFAULTS["time_gain"], windows=REFINE_DEFAULTS["windows"],
-           time_limit: float | None = None,
+           correct_every: int = REFINE_DEFAULTS["correct_every"], blocks=None, time_limit: float | None = None,
            batch_size: int | None = None, progress: bool = True) -> dict:
     """``invert`` with the measured defaults; returns a JSON-ready report plus ``velocity`` and ``start``.
 
     Args:
         seismic: (N, shots, nt, receivers) raw amplitudes. start, labels: (N, nz, nx) m/s (labels optional).
         dataset: preset name whose velocity range bounds the models (default: the survey's range).
+        iterations, grid_factors, blocks: None takes the default schedule's (``REFINE_DEFAULTS``)
+            with the default ``frequencies``; with other frequencies, the default total of
+            iterations split over their stages, no coarse grids and no blocks.
         Others: as ``invert``.
 
     Returns:
@@ -147,11 +161,12 @@ def refine(seismic, start, survey: Survey, *, dataset: str | None = None, labels
         ``summary`` (mean misfit and MAE before/after, seconds per sample, stop reason).
     """
     bounds = _bounds(dataset, survey)
+    iterations, grid_factors, blocks = _stage_options(frequencies, iterations, grid_factors, blocks)
     result = invert(seismic, start, survey, iterations=iterations, method=method, learning_rate=learning_rate,
                     lbfgs_memory=lbfgs_memory, frequencies=frequencies, grid_factors=grid_factors, bounds=bounds,
                     tv=tv, lateral=lateral,
                     lateral_smoothness=lateral_smoothness, time_gain=time_gain, windows=windows,
-                    time_limit=time_limit, true_velocity=labels,
+                    correct_every=correct_every, blocks=blocks, time_limit=time_limit, true_velocity=labels,
                     batch_size=batch_size, progress=progress)
     summary = {"samples": len(seismic), "misfit_before": float(result.misfit_before.mean()),
                "misfit_after": float(result.misfit_after.mean()), "seconds": result.seconds,
@@ -164,6 +179,7 @@ def refine(seismic, start, survey: Survey, *, dataset: str | None = None, labels
                 "tv": list(tv) if isinstance(tv, (list, tuple)) else tv, "lateral": lateral,
                 "lateral_smoothness": lateral_smoothness, "time_gain": time_gain,
                 "windows": list(windows) if isinstance(windows, (list, tuple)) else windows,
+                "correct_every": correct_every, "blocks": None if blocks is None else list(blocks),
                 "frequencies": list(frequencies),
                 "grid_factors": None if grid_factors is None else list(grid_factors), "bounds": list(bounds),
                 "time_limit": time_limit,

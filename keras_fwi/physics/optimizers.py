@@ -1,0 +1,127 @@
+"""The two optimisers of ``invert`` and the history they share: Adam with per-model normalised
+gradients, SciPy's L-BFGS-B, and ``Recorder`` (history, progress bar, stopping rules)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from keras_fwi.physics.objective import Objective
+from keras_fwi.physics.segments import Blocks
+
+__all__ = ["Recorder", "adam_stage", "lbfgs_stage"]
+
+_ADAM_BETAS, _ADAM_EPSILON = (0.9, 0.999), 1e-8
+
+
+class Recorder:
+    """History, progress bar and stopping rules shared by both optimisers."""
+
+    def __init__(self, truth, total: int, target_misfit, time_limit, progress: bool):
+        from tqdm.auto import tqdm
+
+        self.truth, self.target, self.limit = truth, target_misfit, time_limit
+        self.start = time.perf_counter()
+        self.history = {"iteration": [], "frequency": [], "misfit": [], "objective": [], "step": [], "seconds": []}
+        if truth is not None:
+            self.history["mae"] = []
+        self.iteration, self.previous = 0, None
+        self.bar = tqdm(total=total, disable=not progress, unit="it", desc="invert", leave=False)
+
+    def record(self, velocity, objective, misfit, cutoff) -> None:
+        step = np.zeros(len(velocity)) if self.previous is None else np.abs(velocity - self.previous).max(axis=(1, 2))
+        self.previous = velocity.copy()
+        entries = {"iteration": self.iteration, "frequency": cutoff, "misfit": misfit.tolist(),
+                   "objective": objective.tolist(), "step": step.tolist(),
+                   "seconds": time.perf_counter() - self.start}
+        if self.truth is not None:
+            entries["mae"] = np.abs(velocity - self.truth).mean(axis=(1, 2)).tolist()
+        for key, value in entries.items():
+            self.history[key].append(value)
+        postfix = {"misfit": f"{float(np.mean(misfit)):.3g}", "band": "full" if cutoff is None else f"{cutoff:g} Hz"}
+        if self.truth is not None:
+            postfix["mae"] = f"{float(np.mean(entries['mae'])):.1f}"
+        self.bar.set_postfix(postfix, refresh=False)
+
+    def advance(self) -> None:
+        self.iteration += 1
+        self.bar.update(1)
+
+    def reason_to_stop(self, misfit) -> str | None:
+        if self.limit is not None and time.perf_counter() - self.start >= self.limit:
+            return "time"
+        if self.target is not None and np.all(misfit <= self.target):
+            return "misfit"
+        return None
+
+
+def adam_stage(objective: Objective, velocity, bounds, count, learning_rate, recorder) -> tuple[np.ndarray, str]:
+    """``count`` Adam steps from ``velocity``; returns (velocity, stop reason or "")."""
+    (beta1, beta2), low, high = _ADAM_BETAS, *bounds
+    first, second = np.zeros_like(velocity), np.zeros_like(velocity)
+    for step in range(1, count + 1):
+        total, misfit, gradient = objective(velocity)
+        recorder.record(velocity, total, misfit, objective.cutoff)
+        reason = recorder.reason_to_stop(misfit)
+        if reason:
+            return velocity, reason
+        largest = np.abs(gradient).max(axis=(1, 2), keepdims=True)
+        active = largest > 0
+        if recorder.target is not None:
+            active &= misfit[:, None, None] > recorder.target
+        gradient = np.where(active, gradient / np.where(largest > 0, largest, 1.0), 0.0)
+        first = beta1 * first + (1 - beta1) * gradient
+        second = beta2 * second + (1 - beta2) * gradient ** 2
+        update = learning_rate * (first / (1 - beta1 ** step)) / (np.sqrt(second / (1 - beta2 ** step)) + _ADAM_EPSILON)
+        velocity = np.clip(velocity - np.where(active, update, 0.0), low, high)
+        recorder.advance()
+    return velocity, ""
+
+
+def lbfgs_stage(objective: Objective, velocity, bounds, count, recorder, memory: int = 10,
+                blocks: Blocks | None = None) -> tuple[np.ndarray, str]:
+    """SciPy L-BFGS-B for ``count`` iterations on the batch, keeping ``memory`` curvature pairs;
+    variables in units of the bounds' width: every cell's velocity, or with ``blocks`` (made from
+    ``velocity``) one velocity per region."""
+    try:
+        from scipy.optimize import minimize
+    except ImportError:
+        raise ImportError("method='lbfgs' needs SciPy: pip install scipy (or keras_fwi[data])") from None
+    shape, scale = velocity.shape, bounds[1] - bounds[0]
+    if blocks is None:
+        to_velocity, from_gradient, start = (lambda x: x.reshape(shape) * scale), np.ravel, velocity.ravel()
+    else:
+        to_velocity, from_gradient, start = (lambda x: blocks.velocity(x * scale)), blocks.gradient, blocks.start
+    cache, outcome = {}, {"reason": ""}
+
+    def evaluate(x):
+        key = x.tobytes()
+        if key not in cache:
+            cache.clear()
+            cache[key] = objective(to_velocity(x))
+        return cache[key]
+
+    def fun(x):
+        total, _, gradient = evaluate(x)
+        return float(total.sum()), from_gradient(gradient) * scale
+
+    def callback(intermediate_result):
+        x = intermediate_result.x
+        total, misfit, _ = evaluate(x)
+        recorder.advance()
+        recorder.record(to_velocity(x), total, misfit, objective.cutoff)
+        outcome["reason"] = recorder.reason_to_stop(misfit) or ""
+        if outcome["reason"]:
+            raise StopIteration
+
+    x0 = start / scale
+    total, misfit, _ = evaluate(x0)
+    recorder.record(to_velocity(x0), total, misfit, objective.cutoff)
+    outcome["reason"] = recorder.reason_to_stop(misfit) or ""
+    if outcome["reason"]:
+        return to_velocity(x0), outcome["reason"]
+    result = minimize(fun, x0, jac=True, method="L-BFGS-B", callback=callback,
+                      bounds=[(bounds[0] / scale, bounds[1] / scale)] * x0.size,
+                      options={"maxiter": count, "maxfun": 3 * count, "ftol": 0.0, "gtol": 0.0, "maxcor": memory})
+    return np.clip(to_velocity(result.x), *bounds), outcome["reason"]
