@@ -1,14 +1,12 @@
 """Default settings of ``keras_fwi refine`` / ``keras_fwi.physics.refine``, chosen by measurement
 (benchmarks/RESULTS.md, "Physics refinement"). No TensorFlow here: the CLI parser shows them."""
 
-TV = 0.1  # total-variation weight of the stages that fit every cell
-
 REFINE_DEFAULTS = {
     "iterations": (20, 30, 30, 20, 10),  # per stage
     "method": "lbfgs",  # one L-BFGS-B per model; beat Adam at equal iterations from smoothed starts (RESULTS.md)
     "learning_rate": 20.0,  # m/s, Adam's largest step per cell (method="adam" only)
     "lbfgs_memory": 20,  # L-BFGS-B's curvature pairs (SciPy's maxcor 10 -> 20: 139.8 -> 138.3 m/s, RESULTS.md)
-    "tv": (TV, TV, TV, 0.0, TV),  # per stage (or one weight); none in the block stage, where it only shrinks contrasts
+    "tv": 0.1,  # one weight, or one per stage (none in the block stage: better on 4 maps of 6, far worse on one)
     "lateral_smoothness": 10.0,  # weight of the mean squared lateral velocity change (RESULTS.md: 141.5 -> 135.2 m/s)
     "lateral": 1.0,  # weight of lateral against vertical differences in TV (1: isotropic)
     "frequencies": (4.0, 8.0, 15.0, 15.0, None),  # Hz low-pass cutoffs, None: full band; low first avoids cycle skips

@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from keras_fwi._refine_defaults import REFINE_DEFAULTS as DEFAULTS
-from keras_fwi._refine_defaults import TV
 
 OUTPUTS = ("velocity.npy", "refine.json", "refine.png")
 
@@ -81,9 +80,8 @@ def add_parser(subparsers) -> None:
                         help=f"optimiser (default {DEFAULTS['method']})")
     parser.add_argument("--lbfgs-memory", type=int, default=DEFAULTS["lbfgs_memory"],
                         help=f"curvature pairs L-BFGS-B keeps (default {DEFAULTS['lbfgs_memory']})")
-    parser.add_argument("--tv", type=_list_of(float, "TV weights"), default=None,
-                        help=f"total-variation weight, or one per stage (default {_text(DEFAULTS['tv'])}; "
-                             f"{_NEUTRAL}{TV:g})")
+    parser.add_argument("--tv", type=_list_of(float, "TV weights"), default=_as_list(DEFAULTS["tv"]),
+                        help=f"total-variation weight, or one per stage (default {_text(DEFAULTS['tv'])})")
     parser.add_argument("--lateral", type=float, default=DEFAULTS["lateral"],
                         help="weight of lateral against vertical velocity changes in the total variation; > 1 "
                              f"favours layered models (default {DEFAULTS['lateral']:g}: isotropic)")
@@ -121,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         start = refine.predict_start(args.model, seismic, args.dataset, survey)
     iterations = args.iterations[0] if args.iterations is not None and len(args.iterations) == 1 else args.iterations
-    tv = args.tv[0] if args.tv is not None and len(args.tv) == 1 else args.tv
+    tv = args.tv[0] if len(args.tv) == 1 else args.tv
     report = refine.refine(seismic, start, survey, dataset=args.dataset, labels=labels, iterations=iterations,
                            method=args.method, lbfgs_memory=args.lbfgs_memory, tv=tv, lateral=args.lateral,
                            lateral_smoothness=args.lateral_smoothness, frequencies=args.frequencies,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_fwi._refine_defaults import REFINE_DEFAULTS, TV
+from keras_fwi._refine_defaults import REFINE_DEFAULTS
 from keras_fwi.io_utils import atomic_output, refuse_to_clobber
 from keras_fwi.physics.inversion import invert, seismic_batch
 from keras_fwi.physics.survey import Survey
@@ -125,23 +125,21 @@ def _bounds(dataset: str | None, survey: Survey) -> tuple[float, float]:
     return survey.velocity_range
 
 
-def _stage_options(frequencies, iterations, grid_factors, blocks, tv) -> tuple:
-    """(iterations, grid_factors, blocks, tv), each left None filled in (see ``refine``)."""
+def _stage_options(frequencies, iterations, grid_factors, blocks) -> tuple:
+    """(iterations, grid_factors, blocks), each left None filled in (see ``refine``)."""
     default = list(frequencies) == list(REFINE_DEFAULTS["frequencies"])
     if iterations is None:
         iterations = REFINE_DEFAULTS["iterations"] if default else sum(REFINE_DEFAULTS["iterations"])
-    if tv is None:
-        tv = REFINE_DEFAULTS["tv"] if default else TV
     if default:
         grid_factors = REFINE_DEFAULTS["grid_factors"] if grid_factors is None else grid_factors
         blocks = REFINE_DEFAULTS["blocks"] if blocks is None else blocks
-    return iterations, grid_factors, blocks, tv
+    return iterations, grid_factors, blocks
 
 
 def refine(seismic, start, survey: Survey, *, dataset: str | None = None, labels=None,
            iterations=None, method: str = REFINE_DEFAULTS["method"],
            learning_rate: float = REFINE_DEFAULTS["learning_rate"],
-           lbfgs_memory: int = REFINE_DEFAULTS["lbfgs_memory"], tv=None,
+           lbfgs_memory: int = REFINE_DEFAULTS["lbfgs_memory"], tv=REFINE_DEFAULTS["tv"],
            lateral: float = REFINE_DEFAULTS["lateral"],
            lateral_smoothness: float = REFINE_DEFAULTS["lateral_smoothness"],
            frequencies=REFINE_DEFAULTS["frequencies"], grid_factors=None,
@@ -153,9 +151,9 @@ def refine(seismic, start, survey: Survey, *, dataset: str | None = None, labels
     Args:
         seismic: (N, shots, nt, receivers) raw amplitudes. start, labels: (N, nz, nx) m/s (labels optional).
         dataset: preset name whose velocity range bounds the models (default: the survey's range).
-        iterations, grid_factors, blocks, tv: None takes the default schedule's (``REFINE_DEFAULTS``)
+        iterations, grid_factors, blocks: None takes the default schedule's (``REFINE_DEFAULTS``)
             with the default ``frequencies``; with other frequencies, the default total of
-            iterations split over their stages, no coarse grids, no blocks and TV weight ``TV``.
+            iterations split over their stages, no coarse grids and no blocks.
         Others: as ``invert``.
 
     Returns:
@@ -163,7 +161,7 @@ def refine(seismic, start, survey: Survey, *, dataset: str | None = None, labels
         ``summary`` (mean misfit and MAE before/after, seconds per sample, stop reason).
     """
     bounds = _bounds(dataset, survey)
-    iterations, grid_factors, blocks, tv = _stage_options(frequencies, iterations, grid_factors, blocks, tv)
+    iterations, grid_factors, blocks = _stage_options(frequencies, iterations, grid_factors, blocks)
     result = invert(seismic, start, survey, iterations=iterations, method=method, learning_rate=learning_rate,
                     lbfgs_memory=lbfgs_memory, frequencies=frequencies, grid_factors=grid_factors, bounds=bounds,
                     tv=tv, lateral=lateral,
