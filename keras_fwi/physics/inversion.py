@@ -10,7 +10,11 @@ low-pass cutoffs. Two optimisers:
   Models are independent: a model that reaches ``target_misfit`` stops moving.
 - ``"lbfgs"``: SciPy's L-BFGS-B, one model after another (each with its own line search and
   curvature pairs; sharing them over a batch refined worse, benchmarks/RESULTS.md), with the bounds
-  as box constraints.
+  as box constraints. Its unknowns are every cell's velocity, or in a block stage one velocity per
+  region of the segmented model (``keras_fwi.physics.segments``).
+
+Coarse-grid stages may be re-anchored to the full grid every ``correct_every`` iterations
+(``Objective.correct``); the optimisers live in ``keras_fwi.physics.optimizers``.
 """
 
 from __future__ import annotations
