@@ -182,10 +182,8 @@ def invert(observed, initial, survey: Survey, *, iterations=40, method: str = "a
            bounds=None, tv=0.0,
            lateral: float = 1.0, smoothness: float = 0.0, lateral_smoothness: float = 0.0,
            normalize_traces: bool = False, time_gain: float = 0.0, windows=None, correct_every: int = 0,
-           blocks=None,
-           target_misfit: float | None = None,
-           time_limit: float | None = None, true_velocity=None, batch_size: int | None = None,
-           progress: bool = True) -> InversionResult:
+           blocks=None, target_misfit: float | None = None, time_limit: float | None = None,
+           true_velocity=None, batch_size: int | None = None, progress: bool = True) -> InversionResult:
     """Full-waveform inversion: refine ``initial`` velocity models so that they explain ``observed`` data.
 
     Args:
