@@ -13,6 +13,13 @@ def positive_int(name: str, value) -> int:
     return int(value)
 
 
+def non_negative_int(name: str, value) -> int:
+    """Return ``value`` as an int, or raise ``ValueError`` naming ``name`` if it is not an int >= 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+    return int(value)
+
+
 def positive_int_tuple(name: str, value, length: int | None = None) -> tuple[int, ...]:
     """Return ``value`` as a tuple of positive ints of the given ``length`` (any if None)."""
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):

@@ -3,20 +3,11 @@
 
 import numpy as np
 import pytest
+from inversion_support import SURVEY, layers
 
-from keras_fwi.physics import Survey, invert, simulate
+from keras_fwi.physics import invert, simulate
 from keras_fwi.physics.coarse import CoarseGrid
 from keras_fwi.physics.objective import Objective, lowpass, lowpass_gain
-
-SURVEY = Survey(nz=30, nx=40, dx=10.0, nt=350, dt=1e-3, frequency=15.0, source_z=1, source_x=[4, 17, 35],
-                receiver_z=1, receiver_x=list(range(40)), boundary=12, velocity_range=(1500.0, 4500.0))
-
-
-def _layers(depths=(11, 21), speeds=(2000.0, 2600.0, 3200.0)) -> np.ndarray:
-    """Flat layers (1, 30, 40) in m/s, written out here (interfaces at odd depths: between coarse cells)."""
-    z = np.arange(SURVEY.nz)[:, None]
-    layer = (z >= depths[0]).astype(int) + (z >= depths[1])
-    return np.broadcast_to(np.asarray(speeds)[layer], (SURVEY.nz, SURVEY.nx))[None].astype(np.float32)
 
 
 def _far(radius: float) -> np.ndarray:
@@ -43,7 +34,7 @@ def test_coarse_survey_keeps_the_courant_number_and_puts_sources_between_cells()
 @pytest.mark.parametrize("factor, cutoff", [(2, 8.0), (3, 6.0)])
 def test_coarse_data_match_the_fine_simulation_once_low_passed(factor, cutoff):
     """The coarse simulation of a fine layered model, against simulate on the fine grid itself."""
-    velocity = _layers()
+    velocity = layers()
     grid = CoarseGrid(SURVEY, factor)
     fine = lowpass(simulate(velocity, SURVEY), lowpass_gain(SURVEY.nt, SURVEY.dt, cutoff)).numpy()
     coarse = lowpass(grid.simulate(velocity), lowpass_gain(grid.survey.nt, grid.survey.dt, cutoff)).numpy()
@@ -58,11 +49,11 @@ def test_coarse_data_match_the_fine_simulation_once_low_passed(factor, cutoff):
 
 
 def test_coarse_stage_gradient_matches_finite_differences():
-    truth = _layers()
+    truth = layers()
     observed = simulate(truth, SURVEY).numpy()
     objective = Objective(observed, SURVEY, 3000.0, tv=0.0, chunk=1)
     objective.set_cutoff(6.0, 2)
-    start = _layers(depths=(13, 19), speeds=(2100.0, 2500.0, 3300.0)).astype(np.float64)
+    start = layers(depths=(13, 19), speeds=(2100.0, 2500.0, 3300.0)).astype(np.float64)
     total, _, gradient = objective(start)
     direction = np.random.default_rng(3).normal(size=start.shape)
     direction *= (np.arange(SURVEY.nz) < 25)[None, :, None]  # keep away from the bottom edge padding
@@ -77,9 +68,9 @@ def test_coarse_stage_gradient_matches_finite_differences():
 
 def test_coarse_then_fine_stages_lower_misfit_and_error_and_keep_bounds():
     pytest.importorskip("scipy")
-    truth = _layers()
+    truth = layers()
     observed = simulate(truth, SURVEY).numpy()
-    start = _layers(speeds=(2300.0, 2300.0, 2900.0))
+    start = layers(speeds=(2300.0, 2300.0, 2900.0))
     result = invert(observed, start, SURVEY, method="lbfgs", frequencies=(6.0, None), grid_factors=(2, 1),
                     iterations=(6, 2), bounds=(1800.0, 3400.0), tv=0.0, true_velocity=truth, progress=False)
     assert result.history["frequency"][:7] == [6.0] * 7
@@ -92,7 +83,7 @@ def test_coarse_then_fine_stages_lower_misfit_and_error_and_keep_bounds():
 
 def test_batch_lbfgs_is_each_model_refined_on_its_own():
     pytest.importorskip("scipy")
-    truth = np.concatenate([_layers(), _layers(depths=(8, 16), speeds=(1800.0, 2400.0, 3000.0))])
+    truth = np.concatenate([layers(), layers(depths=(8, 16), speeds=(1800.0, 2400.0, 3000.0))])
     observed = simulate(truth, SURVEY).numpy()
     start = truth + np.float32(150.0)
     options = {"method": "lbfgs", "iterations": 3, "tv": 0.0, "progress": False}
@@ -106,7 +97,7 @@ def test_batch_lbfgs_is_each_model_refined_on_its_own():
 def test_a_corrected_coarse_stage_reproduces_the_fine_data_at_its_anchor():
     """After ``correct(v)``, the coarse misfit of the true model against its own fine data is 0 (it is
     not without), and the correction follows the anchor: it is recomputed, not frozen."""
-    truth = _layers().astype(np.float64)
+    truth = layers().astype(np.float64)
     objective = Objective(simulate(truth, SURVEY).numpy(), SURVEY, 3000.0, chunk=1)
     objective.set_cutoff(8.0, 2, split_sources=False)
     uncorrected = objective(truth, gradient=False)[1][0]
@@ -114,7 +105,7 @@ def test_a_corrected_coarse_stage_reproduces_the_fine_data_at_its_anchor():
     _, misfit, gradient = objective(truth)
     assert uncorrected > 1e-3  # the coarse grid's own error, nearest-cell sources
     assert misfit[0] < 1e-9 and np.abs(gradient).max() < 1e-9
-    other = _layers(speeds=(2100.0, 2500.0, 3300.0)).astype(np.float64)
+    other = layers(speeds=(2100.0, 2500.0, 3300.0)).astype(np.float64)
     assert objective(other, gradient=False)[1][0] > 1e-3
     objective.set_cutoff(8.0, 2, split_sources=False)  # a new stage forgets the correction
     assert objective(truth, gradient=False)[1][0] == pytest.approx(uncorrected)
@@ -124,7 +115,7 @@ def test_corrections_keep_a_coarse_stage_at_the_true_model():
     """Started at the truth, an uncorrected coarse stage walks away towards the coarse grid's own
     minimum; with corrections every 2 iterations it stays (its misfit is 0 there)."""
     pytest.importorskip("scipy")
-    truth = _layers()
+    truth = layers()
     observed = simulate(truth, SURVEY).numpy()
     options = {"method": "lbfgs", "frequencies": (8.0,), "grid_factors": (2,), "iterations": 4, "tv": 0.0,
                "true_velocity": truth, "progress": False}

@@ -2,25 +2,16 @@
 
 import numpy as np
 import pytest
+from inversion_support import SURVEY, layers
 
-from keras_fwi.physics import Survey, invert, simulate
+from keras_fwi.physics import invert, simulate
 from keras_fwi.physics.segments import Blocks, segment
 
 pytest.importorskip("scipy")
 
-SURVEY = Survey(nz=30, nx=40, dx=10.0, nt=350, dt=1e-3, frequency=15.0, source_z=1, source_x=[4, 17, 35],
-                receiver_z=1, receiver_x=list(range(40)), boundary=12, velocity_range=(1500.0, 4500.0))
-
-
-def _layers(speeds=(2000.0, 2600.0, 3200.0), depths=(11, 21)) -> np.ndarray:
-    """Flat layers (1, 30, 40) m/s."""
-    z = np.arange(SURVEY.nz)[:, None]
-    layer = (z >= depths[0]).astype(int) + (z >= depths[1])
-    return np.broadcast_to(np.asarray(speeds)[layer], (SURVEY.nz, SURVEY.nx))[None].astype(np.float64)
-
 
 def test_segment_finds_the_layers_of_a_noisy_layered_model():
-    noisy = _layers() + np.random.default_rng(0).normal(0.0, 30.0, (1, 30, 40))
+    noisy = layers() + np.random.default_rng(0).normal(0.0, 30.0, (1, 30, 40))
     labels = segment(noisy, 3)
     assert labels.shape == noisy.shape and len(np.unique(labels)) == 3
     for top, bottom in ((0, 11), (11, 21), (21, 30)):
@@ -29,14 +20,14 @@ def test_segment_finds_the_layers_of_a_noisy_layered_model():
 
 
 def test_equal_velocities_apart_are_two_regions_and_labels_are_unique_over_the_batch():
-    sandwich = _layers(speeds=(2000.0, 3000.0, 2000.0))
-    labels = segment(np.concatenate([sandwich, _layers()]), 2)
+    sandwich = layers(speeds=(2000.0, 3000.0, 2000.0))
+    labels = segment(np.concatenate([sandwich, layers()]), 2)
     assert len(np.unique(labels[0])) == 3  # two levels, three connected regions
     assert not set(np.unique(labels[0])) & set(np.unique(labels[1]))
 
 
 def test_blocks_map_region_values_to_cells_and_sum_gradients_per_region():
-    truth = _layers()
+    truth = layers()
     start = truth + np.random.default_rng(1).normal(0.0, 20.0, truth.shape)
     blocks = Blocks(start, segment(start, 3), (1500.0, 4500.0))
     np.testing.assert_allclose(blocks.velocity(blocks.start), start, atol=1e-9)
@@ -52,7 +43,7 @@ def test_blocks_map_region_values_to_cells_and_sum_gradients_per_region():
 def test_a_block_stage_moves_whole_layers_to_their_velocities():
     """Interfaces right, every layer 150 m/s too fast: one velocity per layer gets much closer than
     free cells in the same iterations (26 against 99 m/s when written), each layer staying one block."""
-    truth = _layers()
+    truth = layers()
     observed = simulate(truth, SURVEY).numpy()
     options = {"method": "lbfgs", "iterations": 15, "tv": 0.0, "true_velocity": truth, "progress": False}
     layered = invert(observed, truth + 150.0, SURVEY, blocks=(3,), **options)
@@ -70,4 +61,4 @@ def test_a_block_stage_moves_whole_layers_to_their_velocities():
 def test_bad_blocks_are_one_clear_error(change, message):
     options = {"method": "lbfgs", **change}
     with pytest.raises(ValueError, match=message):
-        invert(np.zeros((1, 3, 350, 40), np.float32), _layers(), SURVEY, iterations=1, progress=False, **options)
+        invert(np.zeros((1, 3, 350, 40), np.float32), layers(), SURVEY, iterations=1, progress=False, **options)

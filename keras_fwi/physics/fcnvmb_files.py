@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_fwi import __version__
-from keras_fwi._validation import one_of, positive_int
+from keras_fwi._validation import non_negative_int, one_of, positive_int
 from keras_fwi.io_utils import atomic_output
 from keras_fwi.physics.families import FAMILIES
 from keras_fwi.physics.survey import Survey
@@ -154,8 +154,7 @@ def generate_fcnvmb_dataset(out_dir, samples: int, *, dataset: str = "fcnvmb-sim
     _scipy_io()  # the clear "pip install 'keras_fwi[data]'" error before any simulation
     preset = _preset(dataset)
     samples = positive_int("samples", samples)
-    if isinstance(test_samples, bool) or not isinstance(test_samples, int) or test_samples < 0:
-        raise ValueError(f"test_samples must be an int >= 0, got {test_samples!r}")
+    test_samples = non_negative_int("test_samples", test_samples)
     family = family or DEFAULT_FAMILIES.get(preset.seismic_file_prefix, "curvevel-a")
     one_of("family", family, tuple(FAMILIES))
     survey = Survey.fcnvmb() if survey is None else survey

@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from keras_fwi._validation import one_of, positive_int
+from keras_fwi._validation import non_negative_int, one_of, positive_int
 from keras_fwi.physics.objective import Objective
 from keras_fwi.physics.optimizers import Recorder, adam_stage, lbfgs_stage
 from keras_fwi.physics.segments import Blocks, segment
@@ -141,9 +141,10 @@ def _windows(windows, stages: int) -> list[float | None]:
 def _levels(blocks, stages: int) -> list[int]:
     """``blocks`` (None, or one count of velocity levels per stage, 0: per cell) as one int per stage."""
     values = [0] * stages if blocks is None else _stage_values("blocks", blocks, stages)
-    if not all(isinstance(item, (int, np.integer)) and not isinstance(item, bool) and item >= 0 for item in values):
-        raise ValueError(f"blocks must give an integer >= 0 per stage (0: every cell free), got {blocks!r}")
-    return [int(item) for item in values]
+    try:
+        return [non_negative_int("blocks", item) for item in values]
+    except ValueError:
+        raise ValueError(f"blocks must give an integer >= 0 per stage (0: every cell free), got {blocks!r}") from None
 
 
 def _schedule(iterations, frequencies, grid_factors=None, tv=0.0, windows=None,
@@ -263,7 +264,7 @@ def invert(observed, initial, survey: Survey, *, iterations=40, method: str = "a
     settings = {"survey": survey, "stages": stages, "method": method, "bounds": bounds,
                 "learning_rate": learning_rate, "memory": positive_int("lbfgs_memory", lbfgs_memory),
                 "terms": (smoothness, normalize_traces, lateral, lateral_smoothness, time_gain),
-                "correct_every": _non_negative_int("correct_every", correct_every),
+                "correct_every": non_negative_int("correct_every", correct_every),
                 "target_misfit": target_misfit, "progress": progress}
     if method == "adam" or batch == 1:
         return _run(observed, velocity, truth, chunk=chunk, time_limit=time_limit, **settings)
@@ -275,12 +276,6 @@ def invert(observed, initial, survey: Survey, *, iterations=40, method: str = "a
                             None if truth is None else truth[index:index + 1], chunk=1, time_limit=budget,
                             **settings))
     return _merge(results, time.perf_counter() - begin)
-
-
-def _non_negative_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
-    return int(value)
 
 
 def _rounds(count: int, every: int) -> list[int]:
@@ -303,8 +298,9 @@ def _run(observed, velocity, truth, *, survey, stages, method, bounds, learning_
         for cutoff, factor, count, tv, window, levels in stages:
             objective.tv = tv
             objective.set_cutoff(cutoff, factor, window, split_sources=not correct_every)
-            for rounds in _rounds(count, correct_every if factor > 1 else 0):
-                if correct_every:
+            every = correct_every if factor > 1 else 0  # only coarse stages have a grid to re-anchor
+            for rounds in _rounds(count, every):
+                if every:
                     objective.correct(velocity)
                 if method == "adam":
                     velocity, reason = adam_stage(objective, velocity, bounds, rounds, learning_rate, recorder)
