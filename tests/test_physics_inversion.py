@@ -63,6 +63,22 @@ def test_misfit_decreases_monotonically_with_lbfgs():
     assert result.mae_after[0] < result.mae_before[0]
 
 
+def test_models_refined_side_by_side_match_each_refined_alone():
+    """With L-BFGS-B the models of a batch run concurrently, one per core (each simulating all its
+    shots in one program); alone, a model splits its shots over the cores. Only rounding differs."""
+    pytest.importorskip("scipy")
+    truth = np.concatenate([_layers(), _layers((8, 17), (1800.0, 2500.0, 3400.0))])
+    observed = simulate(truth, SURVEY).numpy()
+    start = truth + np.array([150.0, -120.0])[:, None, None]
+    options = dict(iterations=4, method="lbfgs", progress=False)
+    together = invert(observed, start, SURVEY, true_velocity=truth, **options)
+    for i in range(2):
+        alone = invert(observed[i:i + 1], start[i:i + 1], SURVEY, true_velocity=truth[i:i + 1], **options)
+        np.testing.assert_allclose(together.velocity[i], alone.velocity[0], atol=0.5)
+        assert together.mae_after[i] == pytest.approx(alone.mae_after[0], abs=0.05)
+        assert together.mae_after[i] < together.mae_before[i]
+
+
 def test_adam_lowers_misfit_and_error_for_each_model_of_a_batch():
     truth = np.concatenate([_layers(), _layers((8, 18), (1800.0, 2400.0, 3000.0))])
     observed = simulate(truth, SURVEY).numpy()

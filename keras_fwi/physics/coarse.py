@@ -116,10 +116,12 @@ class CoarseGrid:
         velocity = self._restrict_axis(velocity, 1, self.survey.nz, self.fine.nz)
         return self._restrict_axis(velocity, 2, self.survey.nx, self.fine.nx)
 
-    def simulate(self, velocity) -> tf.Tensor:
+    def simulate(self, velocity, parallel: int | None = None, keep_wavefields: bool = False) -> tf.Tensor:
         """Fine models (batch, nz, nx) m/s -> data (batch, shots, nt // factor, receivers) at the fine
-        survey's sources and receivers, in the fine survey's amplitude units; differentiable."""
-        data = simulate(self.restrict(velocity), self.survey)  # (batch, coarse shots, nt_c, coarse R)
+        survey's sources and receivers, in the fine survey's amplitude units; differentiable
+        (``parallel`` and ``keep_wavefields`` as in ``simulate``)."""
+        # (batch, coarse shots, nt_c, coarse R)
+        data = simulate(self.restrict(velocity), self.survey, parallel, keep_wavefields)
         data = tf.einsum("bstr,fs,rq->bftq", data, self._sources, self._receivers)
         return data / float(self.factor ** 2)
 

@@ -25,7 +25,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from keras_fwi.physics.propagate import Grid
+from keras_fwi.physics.propagate import Grid, differentiable
 
 __all__ = ["cpml_profiles", "make_cpml_propagator"]
 
@@ -107,7 +107,8 @@ def _stretched_adjoint(lam_w, lam_phi, lam_zeta, axis, a, b, db):
 
 
 def make_cpml_propagator(wavelet: np.ndarray, source_cells: np.ndarray, receiver_cells: np.ndarray,
-                         shape: tuple[int, int], free_surface_row: int | None, profiles: list):
+                         shape: tuple[int, int], free_surface_row: int | None, profiles: list,
+                         keep_wavefields: bool = False):
     """Return ``propagate(alpha, source_amplitude) -> records``, differentiable.
 
     Args:
@@ -116,6 +117,7 @@ def make_cpml_propagator(wavelet: np.ndarray, source_cells: np.ndarray, receiver
         shape: (H, W), the extended grid.
         free_surface_row: row of the free surface on the extended grid, or None.
         profiles: ``cpml_profiles(survey)``.
+        keep_wavefields: bool, the forward run stores what the gradient needs (see ``differentiable``).
 
     The returned function takes alpha = (v dt / dx)^2 (batch, 1, H, W) and source_amplitude
     (batch, shots), float32, and returns records (batch, shots, nt, receivers).
@@ -148,14 +150,9 @@ def make_cpml_propagator(wavelet: np.ndarray, source_cells: np.ndarray, receiver
         records, stored = out[-2], out[-1]
         return tf.transpose(records.stack(), [1, 2, 0, 3]), (stored.stack() if keep_w else None)
 
-    @tf.function(jit_compile=True, autograph=False)
-    def forward_records(alpha, source_amplitude):
-        return forward(alpha, source_amplitude, keep_w=False)[0]
-
-    @tf.function(jit_compile=True, autograph=False)
-    def backward(d_records, alpha, source_amplitude):
-        """Gradients of sum(d_records * records) with respect to (alpha, source_amplitude)."""
-        _, stored = forward(alpha, source_amplitude, keep_w=True)
+    def adjoint(d_records, stored, alpha, source_amplitude):
+        """Gradients of sum(d_records * records) with respect to (alpha, source_amplitude), from the
+        ``w`` the forward run stored."""
         batch, source = tf.shape(alpha)[0], tf.constant(wavelet)
         d_records = tf.transpose(d_records, [2, 0, 1, 3])  # (nt, batch, shots, receivers)
         index = grid.source_index(batch)
@@ -177,13 +174,4 @@ def make_cpml_propagator(wavelet: np.ndarray, source_cells: np.ndarray, receiver
         out = tf.while_loop(lambda i, *_: i < nt, step, init, maximum_iterations=nt)
         return tf.reduce_sum(out[-2], axis=1, keepdims=True), out[-1]
 
-    @tf.custom_gradient
-    def propagate(alpha, source_amplitude):
-        records = forward_records(alpha, source_amplitude)
-
-        def gradient(d_records):
-            return backward(d_records, alpha, source_amplitude)
-
-        return records, gradient
-
-    return propagate
+    return differentiable(forward, adjoint, keep_wavefields)

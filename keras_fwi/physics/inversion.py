@@ -8,9 +8,9 @@ low-pass cutoffs. Two optimisers:
 - ``"adam"``: each model's gradient is divided by its largest absolute value, then Adam turns it
   into a step of at most about ``learning_rate`` m/s per cell; the result is clipped to the bounds.
   Models are independent: a model that reaches ``target_misfit`` stops moving.
-- ``"lbfgs"``: SciPy's L-BFGS-B, one model after another (each with its own line search and
-  curvature pairs; sharing them over a batch refined worse, benchmarks/RESULTS.md), with the bounds
-  as box constraints. Its unknowns are every cell's velocity, or in a block stage one velocity per
+- ``"lbfgs"``: SciPy's L-BFGS-B, one per model (each with its own line search and curvature pairs;
+  sharing them over a batch refined worse, benchmarks/RESULTS.md), as many models at once as there
+  are CPU cores (``keras_fwi.physics.concurrency``), with the bounds as box constraints. Its unknowns are every cell's velocity, or in a block stage one velocity per
   region of the segmented model (``keras_fwi.physics.segments``).
 
 Coarse-grid stages may be re-anchored to the full grid every ``correct_every`` iterations
@@ -24,8 +24,11 @@ import math
 import time
 
 import numpy as np
+import tensorflow as tf
 
+from keras_fwi._system import cpu_count
 from keras_fwi._validation import non_negative_int, one_of, positive_int
+from keras_fwi.physics.concurrency import each_model
 from keras_fwi.physics.objective import Objective
 from keras_fwi.physics.optimizers import Recorder, adam_stage, lbfgs_stage
 from keras_fwi.physics.segments import Blocks, segment
@@ -225,8 +228,8 @@ def invert(observed, initial, survey: Survey, *, iterations=40, method: str = "a
         windows: None, or one time in s (None: whole trace) per stage: the stage fits only the
             samples up to it (layer stripping: e.g. (0.4, 0.7, None) fits the shallow part first).
         target_misfit: float or None, stop (a model, for Adam) once the relative misfit is below it.
-        time_limit: float or None, seconds after which the loop stops (for "lbfgs", the time left is
-            shared evenly by the models still to do).
+        time_limit: float or None, seconds after which the loop stops (for "lbfgs", each model
+            starting gets an even share of the time left among the rounds of models still to start).
         true_velocity: array like ``initial`` or None; with it the history holds the MAE in m/s.
         batch_size: int or None, models per simulation for "adam" (default: as many as fit in about
             2 GB); "lbfgs" simulates one model at a time.
@@ -268,13 +271,16 @@ def invert(observed, initial, survey: Survey, *, iterations=40, method: str = "a
                 "target_misfit": target_misfit, "progress": progress}
     if method == "adam" or batch == 1:
         return _run(observed, velocity, truth, chunk=chunk, time_limit=time_limit, **settings)
-    results, begin = [], time.perf_counter()
-    for index in range(batch):  # one L-BFGS-B per model: each gets its own line search and curvature pairs
-        budget = None if time_limit is None else max(0.0, (time_limit - (time.perf_counter() - begin))
-                                                         / (batch - index))
-        results.append(_run(observed[index:index + 1], velocity[index:index + 1],
-                            None if truth is None else truth[index:index + 1], chunk=1, time_limit=budget,
-                            **settings))
+    # One L-BFGS-B per model (each its own line search and curvature pairs), one model per core at once.
+    begin = time.perf_counter()
+
+    def one(index, budget, share, cancel):
+        return _run(observed[index:index + 1], velocity[index:index + 1],
+                    None if truth is None else truth[index:index + 1], chunk=1, time_limit=budget,
+                    parallel=share, cancel=cancel, **settings)
+
+    cores = 1 if tf.config.list_logical_devices("GPU") else cpu_count()
+    results = each_model(one, batch, cores, time_limit)
     return _merge(results, time.perf_counter() - begin)
 
 
@@ -286,13 +292,14 @@ def _rounds(count: int, every: int) -> list[int]:
 
 
 def _run(observed, velocity, truth, *, survey, stages, method, bounds, learning_rate, memory, terms, target_misfit,
-         progress, chunk, time_limit, correct_every) -> InversionResult:
-    """``invert`` on checked inputs: one optimiser over the whole batch."""
+         progress, chunk, time_limit, correct_every, parallel=None, cancel=None) -> InversionResult:
+    """``invert`` on checked inputs: one optimiser over the whole batch (``parallel`` as ``Objective``'s,
+    ``cancel`` as ``Recorder``'s)."""
     smoothness, normalize_traces, lateral, lateral_smoothness, time_gain = terms
     objective = Objective(observed, survey, bounds[1] - bounds[0], smoothness=smoothness,
                           normalize_traces=normalize_traces, chunk=chunk, lateral=lateral,
-                          lateral_smoothness=lateral_smoothness, time_gain=time_gain)
-    recorder = Recorder(truth, sum(stage[2] for stage in stages), target_misfit, time_limit, progress)
+                          lateral_smoothness=lateral_smoothness, time_gain=time_gain, parallel=parallel)
+    recorder = Recorder(truth, sum(stage[2] for stage in stages), target_misfit, time_limit, progress, cancel)
     start_velocity, stopped = velocity.copy(), "iterations"
     try:
         for cutoff, factor, count, tv, window, levels in stages:
@@ -331,7 +338,7 @@ def _run(observed, velocity, truth, *, survey, stages, method, bounds, learning_
 
 
 def _merge(results: list, seconds: float) -> InversionResult:
-    """One ``InversionResult`` from per-model ones (run one after another). History entry ``k`` holds
+    """One ``InversionResult`` from per-model ones (run apart). History entry ``k`` holds
     each model's ``k``-th entry (its last one when it has fewer); ``seconds`` there is the sum over
     models of the time each took to reach it."""
     longest = max(results, key=lambda result: len(result.history["iteration"])).history

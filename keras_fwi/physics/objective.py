@@ -38,6 +38,8 @@ as multigrid's full approximation scheme does), so at ``v`` the coarse misfit an
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import tensorflow as tf
 
@@ -51,6 +53,7 @@ __all__ = ["Objective", "lateral_penalty", "lowpass", "lowpass_gain", "smoothnes
 COARSE_POINTS_PER_WAVELENGTH = 5.0  # a coarse stage needs this many cells per wavelength at its cutoff
 TV_EPSILON = 1e-3  # in units of the velocity range per cell: keeps TV differentiable where flat
 _TRACE_FLOOR = 1e-6  # trace norms below this fraction of the largest count as this
+_TRACING = threading.Lock()  # one graph built at a time (see Objective._graph)
 
 
 def lowpass_gain(nt: int, dt: float, cutoff: float | None, order: int = 4) -> np.ndarray | None:
@@ -154,15 +157,19 @@ class Objective:
         time_gain: float >= 0, power p of the time gain ``(t / T)^p`` on both data (0: none).
         normalize_traces: bool, compare traces after dividing each by its norm.
         chunk: int, models per simulation (bounds the gradient's memory).
+        parallel: int or None, ``simulate``'s ``parallel`` (None: its default, every CPU core).
+
+    Every simulation keeps its wavefields (``simulate``'s ``keep_wavefields``): most are differentiated,
+    and one compiled program per grid then serves both the misfit and its gradient.
     """
 
     def __init__(self, observed: np.ndarray, survey: Survey, velocity_scale: float, tv: float = 0.0,
                  smoothness: float = 0.0, normalize_traces: bool = False, chunk: int = 4, lateral: float = 1.0,
-                 lateral_smoothness: float = 0.0, time_gain: float = 0.0):
+                 lateral_smoothness: float = 0.0, time_gain: float = 0.0, parallel=None):
         self.survey, self.scale, self.lateral = survey, float(velocity_scale), float(lateral)
         self.tv, self.smoothness, self.normalize_traces = float(tv), float(smoothness), bool(normalize_traces)
         self.chunk, self.lateral_smoothness, self.time_gain = int(chunk), float(lateral_smoothness), float(time_gain)
-        self._raw = np.asarray(observed, np.float32)
+        self._raw, self.parallel = np.asarray(observed, np.float32), parallel
         self.set_cutoff(None)
 
     def set_cutoff(self, cutoff: float | None, factor: int = 1, window: float | None = None,
@@ -183,7 +190,7 @@ class Objective:
         self._mask = None if mask is None else tf.constant(mask)
         weights = time_weights(survey, self.survey.nt * self.survey.dt, self.time_gain, window)
         self._weights = None if weights is None else tf.constant(weights)
-        self._fine_gain, self._corrections = fine_gain, None
+        self._fine_gain, self._corrections, self._functions = fine_gain, None, {}
         self._observed = [self._as_compared(self._raw[start:start + self.chunk])
                           for start in range(0, len(self._raw), self.chunk)]
         self._energy = [tf.reduce_sum(tf.square(d), axis=[1, 2, 3]) for d in self._observed]
@@ -206,11 +213,13 @@ class Objective:
         self._corrections = []
         for start in range(0, len(velocity), self.chunk):
             part = tf.convert_to_tensor(velocity[start:start + self.chunk], tf.float32)
-            self._corrections.append(self._as_compared(simulate(part, self.survey)) - self._coarse(part))
+            fine = simulate(part, self.survey, parallel=self.parallel, keep_wavefields=True)
+            self._corrections.append(self._as_compared(fine) - self._coarse(part))
 
     def _coarse(self, velocity: tf.Tensor) -> tf.Tensor:
         """The coarse grid's data as the misfit compares them (before any correction)."""
-        return self._prepare(lowpass(self._grid.simulate(velocity), self._gain) * self._mask)
+        data = self._grid.simulate(velocity, self.parallel, keep_wavefields=True)
+        return self._prepare(lowpass(data, self._gain) * self._mask)
 
     def _check_coarse(self, cutoff) -> None:
         """ValueError unless ``cutoff`` leaves COARSE_POINTS_PER_WAVELENGTH cells per wavelength."""
@@ -228,14 +237,15 @@ class Objective:
             data = data * self._weights
         return _normalise_traces(data) if self.normalize_traces else data
 
-    def _chunk_terms(self, velocity: tf.Tensor, index: int) -> tuple[tf.Tensor, tf.Tensor]:
+    def _chunk_terms(self, velocity, observed, energy, correction) -> tuple[tf.Tensor, tf.Tensor]:
         if self._grid is None:
-            simulated = self._prepare(lowpass(simulate(velocity, self.survey), self._gain))
+            simulated = simulate(velocity, self.survey, parallel=self.parallel, keep_wavefields=True)
+            simulated = self._prepare(lowpass(simulated, self._gain))
         else:
             simulated = self._coarse(velocity)
-            if self._corrections is not None:
-                simulated = simulated + self._corrections[index]
-        misfit = tf.reduce_sum(tf.square(simulated - self._observed[index]), axis=[1, 2, 3]) / self._energy[index]
+            if correction is not None:
+                simulated = simulated + correction
+        misfit = tf.reduce_sum(tf.square(simulated - observed), axis=[1, 2, 3]) / energy
         total, u = misfit, velocity / self.scale
         if self.tv:
             total = total + self.tv * total_variation(u, self.lateral)
@@ -245,16 +255,37 @@ class Objective:
             total = total + self.lateral_smoothness * lateral_penalty(u)
         return total, misfit
 
+    def _evaluate(self, velocity, observed, energy, correction, gradient: bool):
+        """(total, misfit, gradient or None) of one chunk of models."""
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(velocity)
+            total, misfit = self._chunk_terms(velocity, observed, energy, correction)
+        return total, misfit, (tape.gradient(total, velocity) if gradient else None)
+
+    def _graph(self, velocity, observed, energy, correction, gradient: bool):
+        """``_evaluate`` as a TensorFlow graph for these inputs' shapes and the current stage and
+        weights. Run eagerly, its operations and their gradients, one Python call each, cost more
+        than a coarse grid's whole simulation (benchmarks/RESULTS.md). Graphs are built under a lock:
+        models refined side by side (``keras_fwi.physics.concurrency``) would otherwise build theirs
+        at once, which TensorFlow's tracing does not support."""
+        key = (self.tv, self.smoothness, self.lateral, self.lateral_smoothness, self.normalize_traces,
+               self.parallel, tuple(velocity.shape), correction is None, gradient)
+        if key not in self._functions:
+            with _TRACING:
+                self._functions[key] = tf.function(self._evaluate, autograph=False).get_concrete_function(
+                    velocity, observed, energy, correction, gradient)
+        return self._functions[key]
+
     def __call__(self, velocity: np.ndarray, gradient: bool = True):
         """(objective (batch,), misfit (batch,), gradient dJ_i/dv_i (batch, nz, nx) in 1/(m/s) or None)."""
         totals, misfits, gradients = [], [], []
         for index, start in enumerate(range(0, len(velocity), self.chunk)):
             part = tf.convert_to_tensor(velocity[start:start + self.chunk], tf.float32)
-            with tf.GradientTape(watch_accessed_variables=False) as tape:
-                tape.watch(part)
-                total, misfit = self._chunk_terms(part, index)
+            inputs = (part, self._observed[index], self._energy[index],
+                      None if self._corrections is None else self._corrections[index], gradient)
+            total, misfit, slope = self._graph(*inputs)(*inputs)
             if gradient:
-                gradients.append(tape.gradient(total, part).numpy().astype(np.float64))
+                gradients.append(slope.numpy().astype(np.float64))
             totals.append(total.numpy().astype(np.float64))
             misfits.append(misfit.numpy().astype(np.float64))
         return (np.concatenate(totals), np.concatenate(misfits),

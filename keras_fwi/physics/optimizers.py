@@ -16,12 +16,13 @@ _ADAM_BETAS, _ADAM_EPSILON = (0.9, 0.999), 1e-8
 
 
 class Recorder:
-    """History, progress bar and stopping rules shared by both optimisers."""
+    """History, progress bar and stopping rules shared by both optimisers; ``cancel``: a
+    ``threading.Event`` that stops the loop when set, or None."""
 
-    def __init__(self, truth, total: int, target_misfit, time_limit, progress: bool):
+    def __init__(self, truth, total: int, target_misfit, time_limit, progress: bool, cancel=None):
         from tqdm.auto import tqdm
 
-        self.truth, self.target, self.limit = truth, target_misfit, time_limit
+        self.truth, self.target, self.limit, self.cancel = truth, target_misfit, time_limit, cancel
         self.start = time.perf_counter()
         self.history = {"iteration": [], "frequency": [], "misfit": [], "objective": [], "step": [], "seconds": []}
         if truth is not None:
@@ -49,6 +50,8 @@ class Recorder:
         self.bar.update(1)
 
     def reason_to_stop(self, misfit) -> str | None:
+        if self.cancel is not None and self.cancel.is_set():  # a model refined beside this one failed
+            return "cancelled"
         if self.limit is not None and time.perf_counter() - self.start >= self.limit:
             return "time"
         if self.target is not None and np.all(misfit <= self.target):

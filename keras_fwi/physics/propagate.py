@@ -9,14 +9,18 @@ and sample ``n`` of the data is ``p[n+1]`` at the receivers. The adjoint runs th
 backwards in time with the transposed operators. TensorFlow's own while-loop gradients cannot cross
 the XLA boundary, and they would keep every intermediate; this gradient re-runs the forward pass
 storing only the wavefields, then runs the adjoint, so plain ``simulate`` calls store nothing.
+Callers that always differentiate (``invert``) ask the forward run to keep them instead
+(``keep_wavefields``), which spares the re-run.
 """
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["Grid", "make_propagator"]
+__all__ = ["Grid", "differentiable", "make_propagator"]
 
 _C1, _C2, _C3 = -2.5, 4.0 / 3.0, -1.0 / 12.0
 
@@ -88,8 +92,37 @@ class Grid:
         return tf.reshape(flat, tf.shape(like))
 
 
+def differentiable(forward, adjoint, keep_wavefields: bool):
+    """``propagate(*inputs) -> records`` with an adjoint-state gradient, each run one XLA program.
+
+    Args:
+        forward: ``forward(*inputs, keep) -> (records, stored)``, ``stored`` the wavefields the
+            adjoint needs when ``keep`` is True (else None).
+        adjoint: ``adjoint(d_records, stored, *inputs) -> gradients of sum(d_records * records)``
+            with respect to each input.
+        keep_wavefields: bool. False: the forward run stores nothing (plain simulation needs no
+            memory for the gradient) and a gradient re-runs it, storing. True: the forward run stores,
+            and a gradient is one forward run cheaper (for callers that always differentiate).
+    """
+    compiled = functools.partial(tf.function, jit_compile=True, autograph=False)
+    forward_records = compiled(lambda *inputs: forward(*inputs, False)[0])
+    forward_stored = compiled(lambda *inputs: forward(*inputs, True))
+    rerun_adjoint = compiled(lambda d_records, *inputs: adjoint(d_records, forward(*inputs, True)[1], *inputs))
+    stored_adjoint = compiled(adjoint)
+
+    @tf.custom_gradient
+    def propagate(*inputs):
+        if keep_wavefields:
+            records, stored = forward_stored(*inputs)
+            return records, lambda d_records: stored_adjoint(d_records, stored, *inputs)
+        return forward_records(*inputs), lambda d_records: rerun_adjoint(d_records, *inputs)
+
+    return propagate
+
+
 def make_propagator(wavelet: np.ndarray, source_cells: np.ndarray, receiver_cells: np.ndarray,
-                    shape: tuple[int, int], free_surface_row: int | None):
+                    shape: tuple[int, int], free_surface_row: int | None,
+                    keep_wavefields: bool = False):
     """Return ``propagate(alpha, kappa_dt, source_amplitude) -> records``, differentiable.
 
     Args:
@@ -97,6 +130,7 @@ def make_propagator(wavelet: np.ndarray, source_cells: np.ndarray, receiver_cell
         source_cells, receiver_cells: (shots,), (receivers,) flat indices into the extended grid.
         shape: (H, W), the extended grid.
         free_surface_row: row of the free surface on the extended grid, or None.
+        keep_wavefields: bool, the forward run stores what the gradient needs (see ``differentiable``).
 
     The returned function takes alpha and kappa_dt (batch, 1, H, W) and source_amplitude
     (batch, shots), all float32, and returns records (batch, shots, nt, receivers).
@@ -128,14 +162,9 @@ def make_propagator(wavelet: np.ndarray, source_cells: np.ndarray, receiver_cell
                                                  maximum_iterations=nt)
         return tf.transpose(records.stack(), [1, 2, 0, 3]), (fields.stack() if keep_fields else None)
 
-    @tf.function(jit_compile=True, autograph=False)
-    def forward_records(alpha, kappa_dt, source_amplitude):
-        return forward(alpha, kappa_dt, source_amplitude, keep_fields=False)[0]
-
-    @tf.function(jit_compile=True, autograph=False)
-    def backward(d_records, alpha, kappa_dt, source_amplitude):
-        """Gradients of sum(d_records * records) with respect to (alpha, kappa_dt, source_amplitude)."""
-        _, fields = forward(alpha, kappa_dt, source_amplitude, keep_fields=True)  # fields[n] = p[n+1]
+    def adjoint(d_records, fields, alpha, kappa_dt, source_amplitude):
+        """Gradients of sum(d_records * records) with respect to (alpha, kappa_dt, source_amplitude),
+        from the fields the forward run stored (fields[n] = p[n+1])."""
         batch, source = tf.shape(alpha)[0], tf.constant(wavelet)
         temp1, temp2 = 2.0 + 2.0 * _C1 * alpha - kappa_dt, 1.0 - kappa_dt
         d_records = tf.transpose(d_records, [2, 0, 1, 3])  # (nt, batch, shots, receivers)
@@ -161,13 +190,4 @@ def make_propagator(wavelet: np.ndarray, source_cells: np.ndarray, receiver_cell
         return (tf.reduce_sum(g_alpha, axis=1, keepdims=True), tf.reduce_sum(g_kappa, axis=1, keepdims=True),
                 g_source)
 
-    @tf.custom_gradient
-    def propagate(alpha, kappa_dt, source_amplitude):
-        records = forward_records(alpha, kappa_dt, source_amplitude)
-
-        def gradient(d_records):
-            return backward(d_records, alpha, kappa_dt, source_amplitude)
-
-        return records, gradient
-
-    return propagate
+    return differentiable(forward, adjoint, keep_wavefields)
