@@ -13,7 +13,10 @@ difference stencils (in cells, zero beyond the grid) and the 1-D profiles ``a = 
     psi+  = b D1 p + a psi,       zeta+ = b t + a zeta,
 
 which is OpenFWI's interior update wherever a = b = 0. Sample ``n`` of the data is ``p[n+1]`` at the
-receivers. The adjoint runs the transposed step backwards (``D2`` is symmetric, ``D1`` antisymmetric),
+receivers. Each step therefore computes ``D2 p`` over the whole grid and what the stretching adds only
+in a strip along each absorbing side (``boundary + 4`` cells: the profiles' reach plus the stencil's),
+where psi and zeta live too; the strips' terms join the grid by concatenation with zeros, which XLA
+fuses into the update (padding them did not fuse: 2.4x slower, benchmarks/RESULTS.md). The adjoint runs the transposed step backwards (``D2`` is symmetric, ``D1`` antisymmetric),
 so the gradient is exact for the discrete scheme; the forward pass of the gradient stores ``w`` at
 every step (as many fields as the damping kernel stores) and nothing else.
 """
@@ -68,41 +71,71 @@ def _profile(width: int, size: int, dx: float, dt: float, v_max: float, frequenc
     return np.stack([a, b, db])
 
 
-def cpml_profiles(survey) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
-    """The CPML's profiles on the extended grid, per axis: (axis, a, b, D1 b), axis 2 (depth) with
-    (1, 1, H, 1) arrays and axis 3 (width) with (1, 1, 1, W) arrays, float32, zero inside the model.
+def cpml_profiles(survey) -> list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray]]:
+    """The CPML's strips on the extended grid, one per absorbing side: (axis, start, a, b, D1 b),
+    axis 2 (depth) with (1, 1, S, 1) arrays and axis 3 (width) with (1, 1, 1, S) arrays, float32, for
+    cells start .. start + S - 1 of that axis, S = boundary + 4 (or the whole axis if shorter).
 
-    sigma's scale uses the survey's largest velocity (``velocity_range[1]``), not the model's, so a
-    model's data never depends on the other models in its batch. A free surface replaces the top side.
+    Beyond its strip a side's profiles are zero and so is what it adds to ``D2 p``. sigma's scale uses
+    the survey's largest velocity (``velocity_range[1]``), not the model's, so a model's data never
+    depends on the other models in its batch. A free surface replaces the top side.
     """
     nbc = survey.boundary
     side = _profile(nbc, nbc + 3, survey.dx, survey.dt, survey.velocity_range[1], survey.frequency)
+    strips = []
+    for axis, n_model, low in ((2, survey.nz, not survey.free_surface), (3, survey.nx, True)):
+        length = n_model + 2 * nbc
+        size = min(nbc + 4, length)
+        near = np.zeros((3, size))
+        near[:, :min(nbc + 3, size)] = side[:, :size]
+        far = near[:, ::-1] * np.array([[1.0], [1.0], [-1.0]])  # the mirror image; D1 b is odd under it
+        shape = (1, 1, size, 1) if axis == 2 else (1, 1, 1, size)
+        for start, rows in ([(0, near)] if low else []) + [(length - size, far)]:
+            strips.append((axis, start, *(row.reshape(shape).astype(np.float32) for row in rows)))
+    return strips
 
-    def line(n_model: int, low: bool) -> np.ndarray:
-        out = np.zeros((3, n_model + 2 * nbc))
-        if low:
-            out[:, :nbc + 3] += side
-        out[:2, -(nbc + 3):] += side[:2, ::-1]
-        out[2, -(nbc + 3):] -= side[2, ::-1]  # D1 b is odd under the mirror
-        return out.astype(np.float32)
 
-    depth, width = line(survey.nz, low=not survey.free_surface), line(survey.nx, low=True)
-    return [(2, *(row[None, None, :, None] for row in depth)), (3, *(row[None, None, None, :] for row in width))]
+def _laplacian(p: tf.Tensor) -> tf.Tensor:
+    """``D2 p`` along depth plus along width (in cells), zero beyond the grid."""
+    return _second(p, 2) + _second(p, 3)
+
+
+def _assemble(parts: list, axis: int, length: int) -> tf.Tensor:
+    """Strip-shaped ``(start, q)`` pieces of one axis placed on a zero grid ``length`` cells long there."""
+    parts = sorted(parts, key=lambda part: part[0])
+    ends = [start + q.shape[axis] for start, q in parts]
+    if any(start < end for (start, _), end in zip(parts[1:], ends)):  # overlapping strips: small grids only
+        return tf.add_n([tf.pad(q, [[start, length - end] if i == axis else [0, 0] for i in range(4)])
+                         for (start, q), end in zip(parts, ends)])
+    pieces, at = [], 0
+    for (start, q), end in zip(parts + [(length, None)], ends + [length]):
+        if start > at:
+            gap = [start - at if i == axis else size for i, size in enumerate(parts[0][1].shape)]
+            pieces.append(tf.zeros(gap, parts[0][1].dtype))
+        if q is not None:
+            pieces.append(q)
+        at = end
+    return tf.concat(pieces, axis=axis)
+
+
+def _strip(p: tf.Tensor, axis: int, start: int, size: int) -> tf.Tensor:
+    return _along(p, axis, start, size)
 
 
 def _stretched_step(p, phi, zeta, axis, a, b, db):
-    """One axis of one forward step: its stretched second derivative of p, and the next phi = a psi
-    and zeta. All (batch, shots, H, W)."""
-    d1 = _first(p, axis)
-    stretched = (1.0 + b) * _second(p, axis) + db * d1 + _first(phi, axis)
-    return (1.0 + b) * stretched + a * zeta, a * (b * d1 + phi), b * stretched + a * zeta
+    """One side of one forward step, on its strip: what the stretching adds to ``D2 p`` there, and
+    the next phi = a psi and zeta."""
+    d1, d2 = _first(p, axis), _second(p, axis)
+    stretched = (1.0 + b) * d2 + db * d1 + _first(phi, axis)
+    return (1.0 + b) * stretched + a * zeta - d2, a * (b * d1 + phi), b * stretched + a * zeta
 
 
 def _stretched_adjoint(lam_w, lam_phi, lam_zeta, axis, a, b, db):
     """Transpose of ``_stretched_step``: from the adjoints of its outputs, those of (p, phi, zeta)."""
     lam_stretched = (1.0 + b) * lam_w + b * lam_zeta
-    # D2 is symmetric and D1 antisymmetric on the zero-bordered grid: D1^T = -D1.
-    lam_p = _second((1.0 + b) * lam_stretched, axis) - _first(db * lam_stretched + a * b * lam_phi, axis)
+    # D2 is symmetric and D1 antisymmetric on the zero-bordered strip: D1^T = -D1.
+    lam_p = (_second((1.0 + b) * lam_stretched - lam_w, axis)
+             - _first(db * lam_stretched + a * b * lam_phi, axis))
     return lam_p, a * lam_phi - _first(lam_stretched, axis), a * (lam_w + lam_zeta)
 
 
@@ -116,7 +149,7 @@ def make_cpml_propagator(wavelet: np.ndarray, source_cells: np.ndarray, receiver
         source_cells, receiver_cells: (shots,), (receivers,) flat indices into the extended grid.
         shape: (H, W), the extended grid.
         free_surface_row: row of the free surface on the extended grid, or None.
-        profiles: ``cpml_profiles(survey)``.
+        profiles: ``cpml_profiles(survey)``, the strips.
         keep_wavefields: bool, the forward run stores what the gradient needs (see ``differentiable``).
 
     The returned function takes alpha = (v dt / dx)^2 (batch, 1, H, W) and source_amplitude
@@ -128,6 +161,11 @@ def make_cpml_propagator(wavelet: np.ndarray, source_cells: np.ndarray, receiver
     wavelet = np.asarray(wavelet, np.float32)
     grid = Grid(source_cells, receiver_cells, shape, free_surface_row)
 
+    def strips(batch):
+        """Zero psi (or zeta) fields, one per side, each the shape of its strip."""
+        return [tf.zeros([batch, n_shots, a.shape[2] if axis == 2 else height, a.shape[3] if axis == 3 else width])
+                for axis, _, a, _, _ in profiles]
+
     def forward(alpha, source_amplitude, keep_w):
         batch, source = tf.shape(alpha)[0], tf.constant(wavelet)
         index, amplitude = grid.source_index(batch), tf.reshape(source_amplitude, [-1])
@@ -135,17 +173,20 @@ def make_cpml_propagator(wavelet: np.ndarray, source_cells: np.ndarray, receiver
         stored = tf.TensorArray(tf.float32, size=nt if keep_w else 0, dynamic_size=False)
 
         def step(t, p0, p1, phi, zeta, records, stored):
-            w, new_phi, new_zeta = 0.0, [], []
-            for profile, phi_k, zeta_k in zip(profiles, phi, zeta):
-                w_k, phi_k, zeta_k = _stretched_step(p1, phi_k, zeta_k, *profile)
-                w, new_phi, new_zeta = w + w_k, new_phi + [phi_k], new_zeta + [zeta_k]
+            added, new_phi, new_zeta = {2: [], 3: []}, [], []
+            for (axis, start, *profile), phi_k, zeta_k in zip(profiles, phi, zeta):
+                w_k, phi_k, zeta_k = _stretched_step(_strip(p1, axis, start, phi_k.shape[axis]), phi_k, zeta_k,
+                                                     axis, *profile)
+                added[axis].append((start, w_k))
+                new_phi, new_zeta = new_phi + [phi_k], new_zeta + [zeta_k]
+            w = _laplacian(p1) + sum(_assemble(parts, axis, shape[axis - 2]) for axis, parts in added.items() if parts)
             p = grid.project(tf.tensor_scatter_nd_add(2.0 * p1 - p0 + alpha * w, index, amplitude * source[t]))
             if keep_w:
                 stored = stored.write(t, w)
             return t + 1, p1, p, new_phi, new_zeta, records.write(t, grid.receive(p)), stored
 
         records = tf.TensorArray(tf.float32, size=nt, element_shape=[None, n_shots, n_receivers])
-        init = (0, zeros, zeros, [zeros, zeros], [zeros, zeros], records, stored)
+        init = (0, zeros, zeros, strips(batch), strips(batch), records, stored)
         out = tf.while_loop(lambda t, *_: t < nt, step, init, maximum_iterations=nt)
         records, stored = out[-2], out[-1]
         return tf.transpose(records.stack(), [1, 2, 0, 3]), (stored.stack() if keep_w else None)
@@ -164,13 +205,17 @@ def make_cpml_propagator(wavelet: np.ndarray, source_cells: np.ndarray, receiver
             g_alpha += lam_q * stored[n]
             g_source += tf.reshape(tf.gather_nd(lam_q, index), [batch, n_shots]) * source[n]
             lam_w = alpha * lam_q
-            lam_here, new_phi, new_zeta = 2.0 * lam_q + lam_prev, [], []
-            for profile, phi_k, zeta_k in zip(profiles, lam_phi, lam_zeta):
-                lam_k, phi_k, zeta_k = _stretched_adjoint(lam_w, phi_k, zeta_k, *profile)
-                lam_here, new_phi, new_zeta = lam_here + lam_k, new_phi + [phi_k], new_zeta + [zeta_k]
+            added, new_phi, new_zeta = {2: [], 3: []}, [], []
+            for (axis, start, *profile), phi_k, zeta_k in zip(profiles, lam_phi, lam_zeta):
+                lam_k, phi_k, zeta_k = _stretched_adjoint(_strip(lam_w, axis, start, phi_k.shape[axis]), phi_k,
+                                                          zeta_k, axis, *profile)
+                added[axis].append((start, lam_k))
+                new_phi, new_zeta = new_phi + [phi_k], new_zeta + [zeta_k]
+            lam_here = (2.0 * lam_q + lam_prev + _laplacian(lam_w)  # D2 is symmetric
+                        + sum(_assemble(parts, axis, shape[axis - 2]) for axis, parts in added.items() if parts))
             return i + 1, lam_here, -lam_q, new_phi, new_zeta, g_alpha, g_source
 
-        init = (0, zeros, zeros, [zeros, zeros], [zeros, zeros], zeros, tf.zeros([batch, n_shots]))
+        init = (0, zeros, zeros, strips(batch), strips(batch), zeros, tf.zeros([batch, n_shots]))
         out = tf.while_loop(lambda i, *_: i < nt, step, init, maximum_iterations=nt)
         return tf.reduce_sum(out[-2], axis=1, keepdims=True), out[-1]
 
