@@ -188,3 +188,33 @@ def test_free_surface_equals_the_method_of_images(absorbing):
     window = slice(0, 200)  # before echoes from the bottom boundary, 22 cells below the receivers
     np.testing.assert_allclose(surface[window], expected[window], atol=0.01 * np.max(np.abs(expected)))
     assert np.max(np.abs(image[window])) > 0.3 * np.max(np.abs(direct[window]))  # the ghost matters
+
+
+@pytest.mark.parametrize("n, boundary, free_surface", [(16, 8, False), (16, 8, True), (3, 3, False)])
+def test_cpml_adjoint_is_the_exact_transpose(n, boundary, free_surface):
+    """The records are linear in the source amplitudes: <A s, d> must equal <s, A^T d> to rounding,
+    which checks every transposed operator of the kernel (the 3 x 3 model's absorbing strips overlap)."""
+    from keras_fwi.physics.cpml import cpml_profiles, make_cpml_propagator
+
+    survey = _survey(n, 120, source=(1, n // 2), receivers=[(1, k) for k in range(n)], boundary=boundary,
+                     source_z=[1, 1], source_x=[0, n - 1], free_surface=free_surface)
+    width = n + 2 * boundary
+    cells = lambda z, x: (np.add(z, boundary) * width + np.add(x, boundary)).astype(np.int32)  # noqa: E731
+    propagate = make_cpml_propagator(survey.wavelet(), cells(survey.source_z, survey.source_x),
+                                     cells(survey.receiver_z, survey.receiver_x), (width, width),
+                                     boundary if free_surface else None, cpml_profiles(survey))
+    rng = np.random.default_rng(5)
+    alpha = tf.constant((0.2 + 0.05 * rng.random((1, 1, width, width))) ** 2, tf.float32)
+    amplitude = tf.constant(rng.standard_normal((1, 2)), tf.float32)
+    probe = tf.constant(rng.standard_normal((1, 2, 120, n)), tf.float32)
+
+    @tf.function(autograph=False)  # as simulate calls it: inside a graph
+    def products(amplitude):
+        with tf.GradientTape() as tape:
+            tape.watch(amplitude)
+            forward = tf.reduce_sum(propagate(alpha, amplitude) * probe)
+        return forward, tf.reduce_sum(tape.gradient(forward, amplitude) * amplitude)
+
+    forward, backward = products(amplitude)
+    assert float(backward) == pytest.approx(float(forward), rel=1e-4)
+    assert abs(float(forward)) > 0
