@@ -72,7 +72,8 @@ def _gradient_memory(case: str) -> None:
     """Child process: print the extended grid's size, the peak RSS growth (MiB) and the wall time (s)
     of one gradient of sum(data^2) for one model, measured after a warm-up gradient (so compilation is
     not counted) with the high-water mark reset through /proc/self/clear_refs. ``case`` is
-    ``keras_fwi-cpml``, ``keras_fwi-damping`` or ``deepwave-WIDTH``."""
+    ``keras_fwi-cpml``, ``keras_fwi-cpml-kept`` (``keep_wavefields``, as ``invert`` simulates),
+    ``keras_fwi-damping`` or ``deepwave-WIDTH``."""
     from keras_fwi.physics import Survey, simulate
     from keras_fwi.physics.families import velocity_model
 
@@ -86,7 +87,7 @@ def _gradient_memory(case: str) -> None:
 
         def gradient():
             with tf.GradientTape() as tape:
-                loss = tf.reduce_sum(simulate(v, survey, parallel=1) ** 2)
+                loss = tf.reduce_sum(simulate(v, survey, parallel=1, keep_wavefields=case.endswith("-kept")) ** 2)
             return tape.gradient(loss, v).numpy()
     else:
         import torch
@@ -129,11 +130,12 @@ def main() -> None:
     if not args.gradient_only:
         _throughput(args)
     if not args.skip_gradient:
-        for case in ["keras_fwi-cpml", "keras_fwi-damping"] + [f"deepwave-{w}" for w in args.peer_widths]:
+        cases = ["keras_fwi-cpml", "keras_fwi-cpml-kept", "keras_fwi-damping"]
+        for case in cases + [f"deepwave-{w}" for w in args.peer_widths]:
             out = subprocess.run([sys.executable, __file__, "--gradient-case", case], capture_output=True, text=True,
                                  check=True)
             cells, growth, wall = (float(item) for item in out.stdout.split()[-3:])
-            print(f"  one gradient, 1 model x 5 shots, {case:18s}: {wall:6.2f} s, +{growth:5.0f} MiB peak RSS "
+            print(f"  one gradient, 1 model x 5 shots, {case:19s}: {wall:6.2f} s, +{growth:5.0f} MiB peak RSS "
                   f"({cells:.0f} grid cells)")
 
 
