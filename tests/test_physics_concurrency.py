@@ -36,7 +36,6 @@ def test_each_model_starting_gets_its_rounds_share_of_the_time_left():
     def run(index, budget, share, cancel):
         budgets[index] = budget
         time.sleep(0.2)
-        return None
 
     each_model(run, 4, cores=2, time_limit=10.0)
     # Models 0 and 1 start at once with two rounds ahead (10 s / 2); 2 and 3 start about 0.2 s later.

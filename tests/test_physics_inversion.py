@@ -70,7 +70,7 @@ def test_models_refined_side_by_side_match_each_refined_alone():
     truth = np.concatenate([_layers(), _layers((8, 17), (1800.0, 2500.0, 3400.0))])
     observed = simulate(truth, SURVEY).numpy()
     start = truth + np.array([150.0, -120.0])[:, None, None]
-    options = dict(iterations=4, method="lbfgs", progress=False)
+    options = {"iterations": 4, "method": "lbfgs", "progress": False}
     together = invert(observed, start, SURVEY, true_velocity=truth, **options)
     for i in range(2):
         alone = invert(observed[i:i + 1], start[i:i + 1], SURVEY, true_velocity=truth[i:i + 1], **options)

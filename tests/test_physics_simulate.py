@@ -199,7 +199,10 @@ def test_cpml_adjoint_is_the_exact_transpose(n, boundary, free_surface):
     survey = _survey(n, 120, source=(1, n // 2), receivers=[(1, k) for k in range(n)], boundary=boundary,
                      source_z=[1, 1], source_x=[0, n - 1], free_surface=free_surface)
     width = n + 2 * boundary
-    cells = lambda z, x: (np.add(z, boundary) * width + np.add(x, boundary)).astype(np.int32)  # noqa: E731
+
+    def cells(z, x):  # flat indices on the extended grid
+        return (np.add(z, boundary) * width + np.add(x, boundary)).astype(np.int32)
+
     propagate = make_cpml_propagator(survey.wavelet(), cells(survey.source_z, survey.source_x),
                                      cells(survey.receiver_z, survey.receiver_x), (width, width),
                                      boundary if free_surface else None, cpml_profiles(survey))
