@@ -16,8 +16,9 @@ which is OpenFWI's interior update wherever a = b = 0. Sample ``n`` of the data 
 receivers. Each step therefore computes ``D2 p`` over the whole grid and what the stretching adds only
 in a strip along each absorbing side (``boundary + 4`` cells: the profiles' reach plus the stencil's),
 where psi and zeta live too; the strips' terms join the grid by concatenation with zeros, which XLA
-fuses into the update (padding them did not fuse: 2.4x slower, benchmarks/RESULTS.md). The adjoint runs the transposed step backwards (``D2`` is symmetric, ``D1`` antisymmetric),
-so the gradient is exact for the discrete scheme; the forward pass of the gradient stores ``w`` at
+fuses into the update (padding them did not fuse: 2.4x slower, benchmarks/RESULTS.md). The adjoint
+runs the transposed step backwards (``D2`` is symmetric, ``D1`` antisymmetric), so the gradient is
+exact for the discrete scheme; the forward pass of the gradient stores ``w`` at
 every step (as many fields as the damping kernel stores) and nothing else.
 """
 
@@ -110,16 +111,15 @@ def _assemble(parts: list, axis: int, length: int) -> tf.Tensor:
     pieces, at = [], 0
     for (start, q), end in zip(parts + [(length, None)], ends + [length]):
         if start > at:
-            gap = [start - at if i == axis else size for i, size in enumerate(parts[0][1].shape)]
-            pieces.append(tf.zeros(gap, parts[0][1].dtype))
+            like = parts[0][1]
+            gap = ([start - at if i == axis else size for i, size in enumerate(like.shape)]
+                   if like.shape.is_fully_defined()  # static: XLA fuses the zeros into the concatenation
+                   else tf.tensor_scatter_nd_update(tf.shape(like), [[axis]], [start - at]))
+            pieces.append(tf.zeros(gap, like.dtype))
         if q is not None:
             pieces.append(q)
         at = end
     return tf.concat(pieces, axis=axis)
-
-
-def _strip(p: tf.Tensor, axis: int, start: int, size: int) -> tf.Tensor:
-    return _along(p, axis, start, size)
 
 
 def _stretched_step(p, phi, zeta, axis, a, b, db):
@@ -175,7 +175,7 @@ def make_cpml_propagator(wavelet: np.ndarray, source_cells: np.ndarray, receiver
         def step(t, p0, p1, phi, zeta, records, stored):
             added, new_phi, new_zeta = {2: [], 3: []}, [], []
             for (axis, start, *profile), phi_k, zeta_k in zip(profiles, phi, zeta):
-                w_k, phi_k, zeta_k = _stretched_step(_strip(p1, axis, start, phi_k.shape[axis]), phi_k, zeta_k,
+                w_k, phi_k, zeta_k = _stretched_step(_along(p1, axis, start, phi_k.shape[axis]), phi_k, zeta_k,
                                                      axis, *profile)
                 added[axis].append((start, w_k))
                 new_phi, new_zeta = new_phi + [phi_k], new_zeta + [zeta_k]
@@ -207,7 +207,7 @@ def make_cpml_propagator(wavelet: np.ndarray, source_cells: np.ndarray, receiver
             lam_w = alpha * lam_q
             added, new_phi, new_zeta = {2: [], 3: []}, [], []
             for (axis, start, *profile), phi_k, zeta_k in zip(profiles, lam_phi, lam_zeta):
-                lam_k, phi_k, zeta_k = _stretched_adjoint(_strip(lam_w, axis, start, phi_k.shape[axis]), phi_k,
+                lam_k, phi_k, zeta_k = _stretched_adjoint(_along(lam_w, axis, start, phi_k.shape[axis]), phi_k,
                                                           zeta_k, axis, *profile)
                 added[axis].append((start, lam_k))
                 new_phi, new_zeta = new_phi + [phi_k], new_zeta + [zeta_k]
