@@ -25,14 +25,13 @@ import math
 import time
 
 import numpy as np
-import tensorflow as tf
 
-from keras_fwi._system import cpu_count
 from keras_fwi._validation import non_negative_int, one_of, positive_int
 from keras_fwi.physics.concurrency import each_model
 from keras_fwi.physics.objective import Objective
 from keras_fwi.physics.optimizers import Recorder, adam_stage, lbfgs_stage
 from keras_fwi.physics.segments import Blocks, segment
+from keras_fwi.physics.simulate import default_parallel
 from keras_fwi.physics.survey import Survey
 
 __all__ = ["InversionResult", "invert"]
@@ -280,8 +279,7 @@ def invert(observed, initial, survey: Survey, *, iterations=40, method: str = "a
                     None if truth is None else truth[index:index + 1], chunk=1, time_limit=budget,
                     parallel=share, cancel=cancel, **settings)
 
-    cores = 1 if tf.config.list_logical_devices("GPU") else cpu_count()
-    results = each_model(one, batch, cores, time_limit)
+    results = each_model(one, batch, default_parallel(), time_limit)
     return _merge(results, time.perf_counter() - begin)
 
 

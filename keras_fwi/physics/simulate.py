@@ -36,7 +36,7 @@ from keras_fwi.physics.cpml import cpml_profiles, make_cpml_propagator
 from keras_fwi.physics.propagate import make_propagator
 from keras_fwi.physics.survey import Survey
 
-__all__ = ["damping_profile", "simulate"]
+__all__ = ["damping_profile", "default_parallel", "simulate"]
 
 
 def damping_profile(survey: Survey) -> np.ndarray:
@@ -100,12 +100,17 @@ def simulate(velocity, survey: Survey, parallel: int | None = None, keep_wavefie
     """
     velocity = _as_velocity(velocity, survey)
     if parallel is None:
-        parallel = 1 if tf.config.list_logical_devices("GPU") else cpu_count()
+        parallel = default_parallel()
     parallel = positive_int("parallel", parallel)
     batch = velocity.shape[0]
     if parallel == 1 or (batch is not None and batch == 1 and survey.shots == 1):
         return _compiled(survey, tuple(range(survey.shots)), bool(keep_wavefields))(velocity)
     return _split_run(survey, parallel, bool(keep_wavefields))(velocity)
+
+
+def default_parallel() -> int:
+    """``simulate``'s default ``parallel``: the usable CPU cores, or 1 when TensorFlow sees a GPU."""
+    return 1 if tf.config.list_logical_devices("GPU") else cpu_count()
 
 
 @functools.lru_cache(maxsize=16)
