@@ -45,6 +45,7 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--lateral", type=float, default=None, help="TV's weight of lateral differences")
     parser.add_argument("--learning-rate", type=float, default=None)
     parser.add_argument("--lbfgs-memory", type=int, default=None, help="L-BFGS-B's curvature pairs (maxcor)")
+    parser.add_argument("--precondition", type=float, default=None, help="power of L-BFGS-B's depth-row units")
     parser.add_argument("--frequencies", type=lambda text: [None if f == "full" else float(f)
                                                             for f in text.split(",")], default=None,
                         help="comma-separated cutoffs in Hz, 'full' for the full band, e.g. 5,8,full")
@@ -116,7 +117,7 @@ def main() -> None:
                                              ("frequencies", args.frequencies),
                                              ("grid_factors", args.grid_factors), ("time_gain", args.time_gain),
                                              ("windows", args.windows), ("correct_every", args.correct_every),
-                                             ("blocks", args.blocks))
+                                             ("blocks", args.blocks), ("precondition", args.precondition))
                if value is not None}
     if args.iterations_per_stage:
         options["iterations"] = args.iterations_per_stage

@@ -13,6 +13,7 @@ REFINE_DEFAULTS = {
     "time_gain": 0.0,  # power p of the residual's time gain (t / T)^p; 0: none
     "windows": None,  # per stage, fit only the first this many s of each trace (None: whole trace)
     "correct_every": 10,  # coarse stages: re-anchor to the full grid every this many iterations (RESULTS.md)
+    "precondition": 0.5,  # power of L-BFGS-B's depth-row units (0: none; RESULTS.md)
     "blocks": (0, 0, 0, 8, 0),  # per stage: 0 every cell free, K: one velocity per region of K levels
     "grid_factors": (4, 2, 2, 2, 1),  # per stage: simulate on a 4x / 2x coarser grid (cheaper), then the survey's
 }

@@ -90,10 +90,11 @@ def test_regularisation_options_reach_the_inversion(case, tmp_path):
 
 def test_time_gain_and_windows_reach_the_inversion(case, tmp_path):
     assert _refine(case, tmp_path, "--frequencies", "full", "--iterations", "1",
-                   "--time-gain", "2", "--windows", "0.2", "--lbfgs-memory", "7") == 0
+                   "--time-gain", "2", "--windows", "0.2", "--lbfgs-memory", "7", "--precondition", "0.25") == 0
     report = json.loads((tmp_path / "refine.json").read_text())
     settings = report["settings"]
     assert (settings["time_gain"], settings["windows"], settings["lbfgs_memory"]) == (2.0, [0.2], 7)
+    assert settings["precondition"] == 0.25
     # other stages than the default's: no coarse grid, no blocks
     assert settings["grid_factors"] is None and settings["blocks"] is None
     observed = np.load(case["seismic"]).astype(np.float64)

@@ -6,7 +6,7 @@ import pytest
 from inversion_support import SURVEY, layers
 
 from keras_fwi.physics import invert, simulate
-from keras_fwi.physics.coarse import CoarseGrid
+from keras_fwi.physics.coarse import CoarseGrid, matched_boundary
 from keras_fwi.physics.objective import Objective, lowpass, lowpass_gain
 
 
@@ -99,7 +99,7 @@ def test_a_corrected_coarse_stage_reproduces_the_fine_data_at_its_anchor():
     not without), and the correction follows the anchor: it is recomputed, not frozen."""
     truth = layers().astype(np.float64)
     objective = Objective(simulate(truth, SURVEY).numpy(), SURVEY, 3000.0, chunk=1)
-    objective.set_cutoff(8.0, 2, split_sources=False)
+    objective.set_cutoff(8.0, 2, corrected=True)
     uncorrected = objective(truth, gradient=False)[1][0]
     objective.correct(truth)
     _, misfit, gradient = objective(truth)
@@ -107,7 +107,7 @@ def test_a_corrected_coarse_stage_reproduces_the_fine_data_at_its_anchor():
     assert misfit[0] < 1e-9 and np.abs(gradient).max() < 1e-9
     other = layers(speeds=(2100.0, 2500.0, 3300.0)).astype(np.float64)
     assert objective(other, gradient=False)[1][0] > 1e-3
-    objective.set_cutoff(8.0, 2, split_sources=False)  # a new stage forgets the correction
+    objective.set_cutoff(8.0, 2, corrected=True)  # a new stage forgets the correction
     assert objective(truth, gradient=False)[1][0] == pytest.approx(uncorrected)
 
 
@@ -137,3 +137,18 @@ def test_bad_coarse_schedule_is_one_clear_error(change, message):
     observed = np.zeros((1, 3, 350, 40), np.float32)
     with pytest.raises(ValueError, match=message):
         invert(observed, np.full((1, 30, 40), 2000.0), SURVEY, iterations=1, progress=False, **change)
+
+
+def test_a_corrected_stage_takes_the_thinner_absorbing_layer():
+    """``matched_boundary`` is the fine layer's width in metres, at least 6 cells; a corrected coarse
+    stage simulates with it and an uncorrected one with the default, twice as wide."""
+    survey = SURVEY.replace(boundary=30)
+    assert matched_boundary(survey, 2) == 15 and matched_boundary(survey, 4) == 8
+    assert matched_boundary(SURVEY.replace(boundary=8), 2) == 6
+    assert CoarseGrid(survey, 2).survey.boundary == 30
+    assert CoarseGrid(survey, 2, boundary=15).survey.boundary == 15
+    objective = Objective(np.zeros((1, SURVEY.shots, SURVEY.nt, SURVEY.receivers), np.float32), survey, 3000.0)
+    objective.set_cutoff(8.0, 2, corrected=True)
+    assert objective._grid.survey.boundary == 15
+    objective.set_cutoff(8.0, 2)
+    assert objective._grid.survey.boundary == 30

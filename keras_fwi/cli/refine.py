@@ -78,6 +78,10 @@ def add_parser(subparsers) -> None:
                              f"(default {_text(DEFAULTS['blocks'])}; {_NEUTRAL}0)")
     parser.add_argument("--method", choices=("adam", "lbfgs"), default=DEFAULTS["method"],
                         help=f"optimiser (default {DEFAULTS['method']})")
+    parser.add_argument("--precondition", type=float, default=DEFAULTS["precondition"], metavar="P",
+                        help="L-BFGS-B moves each depth row's velocities in units (its gradient's RMS / the "
+                             "largest row's)^-P larger, so deep, weakly lit layers update too "
+                             f"(default {DEFAULTS['precondition']:g}; 0: none)")
     parser.add_argument("--lbfgs-memory", type=int, default=DEFAULTS["lbfgs_memory"],
                         help=f"curvature pairs L-BFGS-B keeps (default {DEFAULTS['lbfgs_memory']})")
     parser.add_argument("--tv", type=_list_of(float, "TV weights"), default=_as_list(DEFAULTS["tv"]),
@@ -124,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
                            method=args.method, lbfgs_memory=args.lbfgs_memory, tv=tv, lateral=args.lateral,
                            lateral_smoothness=args.lateral_smoothness, frequencies=args.frequencies,
                            time_gain=args.time_gain, windows=args.windows, correct_every=args.correct_every,
-                           blocks=args.blocks,
+                           blocks=args.blocks, precondition=args.precondition,
                            grid_factors=args.grid_factors, time_limit=args.time_limit, batch_size=args.batch_size,
                            progress=not args.quiet)
     written = refine.write_outputs(out, report, seismic, survey, args.overwrite)

@@ -36,7 +36,7 @@ from keras_fwi._validation import positive_int
 from keras_fwi.physics.simulate import simulate
 from keras_fwi.physics.survey import Survey
 
-__all__ = ["CoarseGrid"]
+__all__ = ["CoarseGrid", "matched_boundary"]
 
 
 def _interpolation(positions: np.ndarray, size: int) -> np.ndarray:
@@ -59,6 +59,13 @@ def _bilinear(z, x, nz: int, nx: int, nearest: bool) -> np.ndarray:
     return weights.reshape(len(weights), -1)
 
 
+def matched_boundary(survey: Survey, factor: int) -> int:
+    """A coarse absorbing layer as wide in metres as ``survey``'s (at least 6 coarse cells). It reflects
+    more than ``CoarseGrid``'s default; corrected coarse stages remove that with the rest of the
+    coarse grid's error, and cost about a third less at factor 2 (benchmarks/RESULTS.md)."""
+    return max(6, math.ceil(survey.boundary / factor))
+
+
 class CoarseGrid:
     """Simulate a fine survey's data on a grid ``factor`` times coarser.
 
@@ -67,6 +74,10 @@ class CoarseGrid:
         factor: int >= 1, coarsening of dx and dt; the coarse survey records ``nt // factor`` samples.
         split_sources: bool, put each source between its neighbouring coarse cells (bilinear weights,
             more simulated shots) instead of at the nearest one.
+        boundary: int or None, the coarse absorbing layer's width in coarse cells. None: twice the fine
+            layer's width in metres (at least 6 cells), which keeps the coarse data close to the fine
+            grid's; a caller that corrects the coarse data towards the fine grid's (``Objective.correct``)
+            may take ``matched_boundary``, cheaper.
 
     Attributes:
         survey: the coarse ``Survey``: cell ``i`` is fine cell ``factor * i``; its shots are the coarse
@@ -77,8 +88,9 @@ class CoarseGrid:
         ValueError: a factor < 1, or one that leaves fewer than 4 cells or samples on an axis.
     """
 
-    def __init__(self, survey: Survey, factor: int, split_sources: bool = True):
+    def __init__(self, survey: Survey, factor: int, split_sources: bool = True, boundary: int | None = None):
         factor = positive_int("grid factor", factor)
+        boundary = max(6, math.ceil(2 * survey.boundary / factor)) if boundary is None else boundary
         self.fine, self.factor = survey, factor
         nz, nx = (math.ceil((survey.nz - 1) / factor) + 1, math.ceil((survey.nx - 1) / factor) + 1)
         nt = survey.nt // factor
@@ -95,7 +107,7 @@ class CoarseGrid:
         with warnings.catch_warnings():  # the coarse grid is for low-passed data: no dispersion warning
             warnings.simplefilter("ignore", UserWarning)
             self.survey = survey.replace(nz=nz, nx=nx, nt=nt, dx=survey.dx * factor, dt=survey.dt * factor,
-                                         boundary=max(6, math.ceil(2 * survey.boundary / factor)),
+                                         boundary=boundary,
                                          source_z=tuple(int(c) // nx for c in source_cells),
                                          source_x=tuple(int(c) % nx for c in source_cells),
                                          receiver_z=tuple(int(c) // nx for c in receiver_cells),

@@ -186,8 +186,9 @@ def invert(observed, initial, survey: Survey, *, iterations=40, method: str = "a
            bounds=None, tv=0.0,
            lateral: float = 1.0, smoothness: float = 0.0, lateral_smoothness: float = 0.0,
            normalize_traces: bool = False, time_gain: float = 0.0, windows=None, correct_every: int = 0,
-           blocks=None, target_misfit: float | None = None, time_limit: float | None = None,
-           true_velocity=None, batch_size: int | None = None, progress: bool = True) -> InversionResult:
+           blocks=None, precondition: float = 0.0, target_misfit: float | None = None,
+           time_limit: float | None = None, true_velocity=None, batch_size: int | None = None,
+           progress: bool = True) -> InversionResult:
     """Full-waveform inversion: refine ``initial`` velocity models so that they explain ``observed`` data.
 
     Args:
@@ -210,12 +211,16 @@ def invert(observed, initial, survey: Survey, *, iterations=40, method: str = "a
             data to the survey's grid at the current models (``Objective.correct``: one fine forward
             simulation each), so coarse stages converge towards the fine misfit's minimum instead of
             the coarse grid's; the optimiser restarts after each. With it, a coarse grid puts each
-            source at its nearest cell (the correction removes what splitting it would; cheaper).
-            0: no corrections, sources split.
+            source at its nearest cell and absorbs with a thinner layer (the correction removes what
+            either changes; cheaper). 0: no corrections, sources split, the wider layer.
         blocks: None, or one int per stage: 0 fits every cell; k > 0 fits one velocity per region of
             the current models segmented into k velocity levels (``keras_fwi.physics.segments``), so
             a whole layer moves as one (blocky, layered models; re-segmented at every correction).
             Needs ``method="lbfgs"``.
+        precondition: float >= 0, for "lbfgs", the power p of a depth preconditioner: each depth row's
+            velocities are optimised in units (its gradient's RMS / the largest row's)^-p times
+            larger (at most 30; ``keras_fwi.physics.optimizers.row_units``), set at the start of each
+            L-BFGS-B run, so deep, weakly lit rows move as readily as shallow ones. 0: none.
         bounds: (min, max) m/s, default ``survey.velocity_range``; max must be stable (CFL).
         tv, smoothness: float >= 0, weights of total variation and squared-gradient regularisation
             (dimensionless; see ``keras_fwi.physics.objective``); ``tv`` may give one weight per stage.
@@ -258,7 +263,7 @@ def invert(observed, initial, survey: Survey, *, iterations=40, method: str = "a
     if method == "adam" and any(stage[5] for stage in stages):
         raise ValueError("blocks need method='lbfgs' (Adam steps every cell on its own)")
     for name, value in (("smoothness", smoothness), ("lateral_smoothness", lateral_smoothness),
-                        ("learning_rate", learning_rate), ("time_gain", time_gain)):
+                        ("learning_rate", learning_rate), ("time_gain", time_gain), ("precondition", precondition)):
         if not (math.isfinite(value) and value >= 0):
             raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     if not (math.isfinite(lateral) and lateral > 0):
@@ -268,7 +273,7 @@ def invert(observed, initial, survey: Survey, *, iterations=40, method: str = "a
                 "learning_rate": learning_rate, "memory": positive_int("lbfgs_memory", lbfgs_memory),
                 "terms": (smoothness, normalize_traces, lateral, lateral_smoothness, time_gain),
                 "correct_every": non_negative_int("correct_every", correct_every),
-                "target_misfit": target_misfit, "progress": progress}
+                "precondition": float(precondition), "target_misfit": target_misfit, "progress": progress}
     if method == "adam" or batch == 1:
         return _run(observed, velocity, truth, chunk=chunk, time_limit=time_limit, **settings)
     # One L-BFGS-B per model (each its own line search and curvature pairs), one model per core at once.
@@ -291,7 +296,7 @@ def _rounds(count: int, every: int) -> list[int]:
 
 
 def _run(observed, velocity, truth, *, survey, stages, method, bounds, learning_rate, memory, terms, target_misfit,
-         progress, chunk, time_limit, correct_every, parallel=None, cancel=None) -> InversionResult:
+         progress, chunk, time_limit, correct_every, precondition, parallel=None, cancel=None) -> InversionResult:
     """``invert`` on checked inputs: one optimiser over the whole batch (``parallel`` as ``Objective``'s,
     ``cancel`` as ``Recorder``'s)."""
     smoothness, normalize_traces, lateral, lateral_smoothness, time_gain = terms
@@ -303,7 +308,7 @@ def _run(observed, velocity, truth, *, survey, stages, method, bounds, learning_
     try:
         for cutoff, factor, count, tv, window, levels in stages:
             objective.tv = tv
-            objective.set_cutoff(cutoff, factor, window, split_sources=not correct_every)
+            objective.set_cutoff(cutoff, factor, window, corrected=bool(correct_every))
             every = correct_every if factor > 1 else 0  # only coarse stages have a grid to re-anchor
             for rounds in _rounds(count, every):
                 if every:
@@ -312,7 +317,8 @@ def _run(observed, velocity, truth, *, survey, stages, method, bounds, learning_
                     velocity, reason = adam_stage(objective, velocity, bounds, rounds, learning_rate, recorder)
                 else:
                     blocks = Blocks(velocity, segment(velocity, levels), bounds) if levels else None
-                    velocity, reason = lbfgs_stage(objective, velocity, bounds, rounds, recorder, memory, blocks)
+                    velocity, reason = lbfgs_stage(objective, velocity, bounds, rounds, recorder, memory, blocks,
+                                                   precondition)
                 if reason:
                     break
             if reason:

@@ -43,7 +43,7 @@ import threading
 import numpy as np
 import tensorflow as tf
 
-from keras_fwi.physics.coarse import CoarseGrid
+from keras_fwi.physics.coarse import CoarseGrid, matched_boundary
 from keras_fwi.physics.simulate import simulate
 from keras_fwi.physics.survey import Survey
 
@@ -173,16 +173,18 @@ class Objective:
         self.set_cutoff(None)
 
     def set_cutoff(self, cutoff: float | None, factor: int = 1, window: float | None = None,
-                   split_sources: bool = True) -> None:
+                   corrected: bool = False) -> None:
         """Low-pass both data at ``cutoff`` Hz from now on (None: full band), simulating on a grid
-        ``factor`` times coarser (``keras_fwi.physics.coarse``; needs a cutoff low enough for it, and
-        ``split_sources`` says how it places sources), comparing only the samples up to ``window`` s
-        (None: all)."""
+        ``factor`` times coarser (``keras_fwi.physics.coarse``; needs a cutoff low enough for it),
+        comparing only the samples up to ``window`` s (None: all). ``corrected``: the stage will call
+        ``correct``, which removes most of the coarse grid's error, so the grid takes the cheaper
+        options: each source at its nearest cell and a thinner absorbing layer (``matched_boundary``)."""
         self.cutoff, self.factor, self.window = cutoff, int(factor), window
         self._grid, mask = None, None
         if self.factor > 1:
             self._check_coarse(cutoff)
-            self._grid = CoarseGrid(self.survey, self.factor, split_sources)
+            self._grid = CoarseGrid(self.survey, self.factor, split_sources=not corrected,
+                                    boundary=matched_boundary(self.survey, self.factor) if corrected else None)
             mask = _far_traces(self.survey, self.factor + 1)
         fine_gain = lowpass_gain(self.survey.nt, self.survey.dt, cutoff)
         survey = self.survey if self._grid is None else self._grid.survey

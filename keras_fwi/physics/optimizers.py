@@ -10,9 +10,10 @@ import numpy as np
 from keras_fwi.physics.objective import Objective
 from keras_fwi.physics.segments import Blocks
 
-__all__ = ["Recorder", "adam_stage", "lbfgs_stage"]
+__all__ = ["Recorder", "adam_stage", "lbfgs_stage", "row_units"]
 
 _ADAM_BETAS, _ADAM_EPSILON = (0.9, 0.999), 1e-8
+PRECONDITION_CAP = 30.0  # largest ratio of two rows' units (row_units): about 1000x weaker gradients
 
 
 class Recorder:
@@ -82,21 +83,43 @@ def adam_stage(objective: Objective, velocity, bounds, count, learning_rate, rec
     return velocity, ""
 
 
+def row_units(gradient: np.ndarray, power: float) -> np.ndarray:
+    """(batch, nz, 1) relative units of each depth row's velocities for L-BFGS-B: (the RMS of the
+    row's ``gradient`` (batch, nz, nx) / the largest row's)^-power, from 1 to ``PRECONDITION_CAP``.
+
+    From a surface survey the gradient fades with depth by two to three orders of magnitude (spreading,
+    transmission losses, fewer wave paths), so in plain units the shallow rows take nearly all of each
+    step and deep ones barely move; measured in these units, a deep row's velocity moves about as
+    readily as a shallow one's (a diagonal preconditioner; L-BFGS-B then learns the rest of the
+    curvature). Power 1/2: when every row is about as far off, a row's gradient is proportional to its
+    curvature, and these units make the curvature even (tests/test_physics_precondition.py).
+    """
+    rows = np.sqrt(np.mean(np.square(gradient), axis=2, keepdims=True))
+    largest = rows.max(axis=1, keepdims=True)
+    relative = np.divide(rows, largest, out=np.ones_like(rows), where=largest > 0)
+    return np.clip(np.maximum(relative, 1e-30) ** -power, 1.0, PRECONDITION_CAP)
+
+
 def lbfgs_stage(objective: Objective, velocity, bounds, count, recorder, memory: int = 10,
-                blocks: Blocks | None = None) -> tuple[np.ndarray, str]:
-    """SciPy L-BFGS-B for ``count`` iterations on the batch, keeping ``memory`` curvature pairs;
-    variables in units of the bounds' width: every cell's velocity, or with ``blocks`` (made from
+                blocks: Blocks | None = None, precondition: float = 0.0) -> tuple[np.ndarray, str]:
+    """SciPy L-BFGS-B for ``count`` iterations on the batch, keeping ``memory`` curvature pairs.
+    Its variables are every cell's velocity in units of the bounds' width, each depth row's scaled by
+    ``row_units`` at ``velocity`` with power ``precondition`` (0: none), or with ``blocks`` (made from
     ``velocity``) one velocity per region."""
     try:
-        from scipy.optimize import minimize
+        from scipy.optimize import Bounds, minimize
     except ImportError:
         raise ImportError("method='lbfgs' needs SciPy: pip install scipy (or keras_fwi[data])") from None
-    shape, scale = velocity.shape, bounds[1] - bounds[0]
+    shape, cache, outcome = velocity.shape, {}, {"reason": ""}
     if blocks is None:
-        to_velocity, from_gradient, start = (lambda x: x.reshape(shape) * scale), np.ravel, velocity.ravel()
+        first = objective(velocity)  # the run's first evaluation, which also gives the row units
+        units = (bounds[1] - bounds[0]) * (row_units(first[2], precondition) if precondition else 1.0)
+        units = np.broadcast_to(units, shape).ravel()
+        to_velocity, from_gradient, x0 = (lambda x: (x * units).reshape(shape)), np.ravel, velocity.ravel() / units
+        cache[x0.tobytes()] = first
     else:
-        to_velocity, from_gradient, start = (lambda x: blocks.velocity(x * scale)), blocks.gradient, blocks.start
-    cache, outcome = {}, {"reason": ""}
+        units = bounds[1] - bounds[0]
+        to_velocity, from_gradient, x0 = (lambda x: blocks.velocity(x * units)), blocks.gradient, blocks.start / units
 
     def evaluate(x):
         key = x.tobytes()
@@ -107,7 +130,7 @@ def lbfgs_stage(objective: Objective, velocity, bounds, count, recorder, memory:
 
     def fun(x):
         total, _, gradient = evaluate(x)
-        return float(total.sum()), from_gradient(gradient) * scale
+        return float(total.sum()), from_gradient(gradient) * units
 
     def callback(intermediate_result):
         x = intermediate_result.x
@@ -118,13 +141,12 @@ def lbfgs_stage(objective: Objective, velocity, bounds, count, recorder, memory:
         if outcome["reason"]:
             raise StopIteration
 
-    x0 = start / scale
     total, misfit, _ = evaluate(x0)
     recorder.record(to_velocity(x0), total, misfit, objective.cutoff)
     outcome["reason"] = recorder.reason_to_stop(misfit) or ""
     if outcome["reason"]:
         return to_velocity(x0), outcome["reason"]
-    result = minimize(fun, x0, jac=True, method="L-BFGS-B", callback=callback,
-                      bounds=[(bounds[0] / scale, bounds[1] / scale)] * x0.size,
+    limits = Bounds(np.broadcast_to(bounds[0] / units, x0.shape), np.broadcast_to(bounds[1] / units, x0.shape))
+    result = minimize(fun, x0, jac=True, method="L-BFGS-B", callback=callback, bounds=limits,
                       options={"maxiter": count, "maxfun": 3 * count, "ftol": 0.0, "gtol": 0.0, "maxcor": memory})
     return np.clip(to_velocity(result.x), *bounds), outcome["reason"]

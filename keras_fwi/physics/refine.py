@@ -144,7 +144,8 @@ def refine(seismic, start, survey: Survey, *, dataset: str | None = None, labels
            lateral_smoothness: float = REFINE_DEFAULTS["lateral_smoothness"],
            frequencies=REFINE_DEFAULTS["frequencies"], grid_factors=None,
            time_gain: float = REFINE_DEFAULTS["time_gain"], windows=REFINE_DEFAULTS["windows"],
-           correct_every: int = REFINE_DEFAULTS["correct_every"], blocks=None, time_limit: float | None = None,
+           correct_every: int = REFINE_DEFAULTS["correct_every"], blocks=None,
+           precondition: float = REFINE_DEFAULTS["precondition"], time_limit: float | None = None,
            batch_size: int | None = None, progress: bool = True) -> dict:
     """``invert`` with the measured defaults; returns a JSON-ready report plus ``velocity`` and ``start``.
 
@@ -166,7 +167,8 @@ def refine(seismic, start, survey: Survey, *, dataset: str | None = None, labels
                     lbfgs_memory=lbfgs_memory, frequencies=frequencies, grid_factors=grid_factors, bounds=bounds,
                     tv=tv, lateral=lateral,
                     lateral_smoothness=lateral_smoothness, time_gain=time_gain, windows=windows,
-                    correct_every=correct_every, blocks=blocks, time_limit=time_limit, true_velocity=labels,
+                    correct_every=correct_every, blocks=blocks, precondition=precondition, time_limit=time_limit,
+                    true_velocity=labels,
                     batch_size=batch_size, progress=progress)
     summary = {"samples": len(seismic), "misfit_before": float(result.misfit_before.mean()),
                "misfit_after": float(result.misfit_after.mean()), "seconds": result.seconds,
@@ -180,6 +182,7 @@ def refine(seismic, start, survey: Survey, *, dataset: str | None = None, labels
                 "lateral_smoothness": lateral_smoothness, "time_gain": time_gain,
                 "windows": list(windows) if isinstance(windows, (list, tuple)) else windows,
                 "correct_every": correct_every, "blocks": None if blocks is None else list(blocks),
+                "precondition": precondition,
                 "frequencies": list(frequencies),
                 "grid_factors": None if grid_factors is None else list(grid_factors), "bounds": list(bounds),
                 "time_limit": time_limit,
