@@ -2,7 +2,7 @@
 (benchmarks/RESULTS.md, "Physics refinement"). No TensorFlow here: the CLI parser shows them."""
 
 REFINE_DEFAULTS = {
-    "iterations": (20, 30, 30, 20, 40),  # per stage (full band 10 -> 40: 122.5 -> 109.2 m/s, RESULTS.md)
+    "iterations": (20, 30, 30, 20, 60),  # per stage (full band 40 -> 60 with precondition: 102.5 -> 97.0 m/s)
     "method": "lbfgs",  # one L-BFGS-B per model; beat Adam at equal iterations from smoothed starts (RESULTS.md)
     "learning_rate": 20.0,  # m/s, Adam's largest step per cell (method="adam" only)
     "lbfgs_memory": 20,  # L-BFGS-B's curvature pairs (SciPy's maxcor 10 -> 20: 139.8 -> 138.3 m/s, RESULTS.md)
