@@ -9,10 +9,10 @@ low-pass cutoffs. Two optimisers:
   into a step of at most about ``learning_rate`` m/s per cell; the result is clipped to the bounds.
   Models are independent: a model that reaches ``target_misfit`` stops moving.
 - ``"lbfgs"``: SciPy's L-BFGS-B, one per model (each with its own line search and curvature pairs;
-  sharing them over a batch refined worse, benchmarks/RESULTS.md), as many models at once as there
+  sharing them over a batch refined worse, benchmarks/RESULTS.md), one model more at once than there
   are CPU cores (``keras_fwi.physics.concurrency``), with the bounds as box constraints. Its unknowns
-  are every cell's velocity, or in a block stage one velocity per region of the segmented model
-  (``keras_fwi.physics.segments``).
+  are every cell's velocity, optionally in depth-row units (``precondition``), or in a block stage one
+  velocity per region of the segmented model (``keras_fwi.physics.segments``).
 
 Coarse-grid stages may be re-anchored to the full grid every ``correct_every`` iterations
 (``Objective.correct``); the optimisers live in ``keras_fwi.physics.optimizers``.
