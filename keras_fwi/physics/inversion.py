@@ -276,7 +276,7 @@ def invert(observed, initial, survey: Survey, *, iterations=40, method: str = "a
                 "precondition": float(precondition), "target_misfit": target_misfit, "progress": progress}
     if method == "adam" or batch == 1:
         return _run(observed, velocity, truth, chunk=chunk, time_limit=time_limit, **settings)
-    # One L-BFGS-B per model (each its own line search and curvature pairs), one model per core at once.
+    # One L-BFGS-B per model (each its own line search and curvature pairs), side by side (concurrency).
     begin = time.perf_counter()
 
     def one(index, budget, share, cancel):
