@@ -67,7 +67,8 @@ def start_tensorflow(verbose: bool = False) -> str:
     """Import TensorFlow and initialise its devices, quietly unless ``verbose``; return ``device_summary()``.
 
     Later C++ messages below errors are hidden too (``TF_CPP_MIN_LOG_LEVEL=2``, set only if the user
-    has not set it), and absl's Python logging shows errors only.
+    has not set it), and absl's and TensorFlow's Python logging show errors only (e.g. no retracing
+    warnings when ``refine`` traces a graph per stage).
     """
     if not verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -77,6 +78,7 @@ def start_tensorflow(verbose: bool = False) -> str:
         tf.config.list_physical_devices("GPU")  # initialises CUDA now: where "failed call to cuInit" is printed
         import keras  # noqa: F401  (its own start-up, e.g. the backend banner, under the same redirection)
     if not verbose:
+        tf.get_logger().setLevel("ERROR")
         try:
             from absl import logging as absl_logging
 

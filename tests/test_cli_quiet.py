@@ -25,6 +25,18 @@ def test_tensorflow_command_prints_no_start_up_noise():
     assert "inversionnet" in done.stdout
 
 
+def test_tensorflow_python_warnings_are_hidden_unless_verbose():
+    """TensorFlow's own Python warnings (e.g. tf.function retracing, which refine's per-stage graphs
+    trigger) are not the command line's output; errors still are, and --verbose shows everything."""
+    code = ("import sys; from keras_fwi._system import start_tensorflow; start_tensorflow(sys.argv[1] == 'v'); "
+            "import tensorflow as tf; tf.get_logger().warning('retracing'); tf.get_logger().error('broken')")
+    for mode, shown in (("q", ["broken"]), ("v", ["retracing", "broken"])):
+        done = subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True, timeout=300,
+                              check=False)
+        assert done.returncode == 0, done.stderr
+        assert [word for word in ("retracing", "broken") if word in done.stderr] == shown
+
+
 def test_quiet_stderr_replays_what_a_failure_printed(capfd):
     with pytest.raises(RuntimeError), _system.quiet_stderr():
         os.write(2, b"the reason it failed\n")
