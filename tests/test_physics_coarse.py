@@ -147,6 +147,8 @@ def test_a_corrected_stage_takes_the_thinner_absorbing_layer():
     assert matched_boundary(SURVEY.replace(boundary=8), 2) == 6
     assert CoarseGrid(survey, 2).survey.boundary == 30
     assert CoarseGrid(survey, 2, boundary=15).survey.boundary == 15
+    with pytest.raises(ValueError, match="boundary must be at least 3 cells"):
+        CoarseGrid(survey, 2, boundary=2)
     objective = Objective(np.zeros((1, SURVEY.shots, SURVEY.nt, SURVEY.receivers), np.float32), survey, 3000.0)
     objective.set_cutoff(8.0, 2, corrected=True)
     assert objective._grid.survey.boundary == 15

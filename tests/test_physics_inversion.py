@@ -165,6 +165,7 @@ def test_multiscale_history_and_stopping():
     (dict(lateral=0.0), "lateral must be a finite number > 0"),
     (dict(lateral_smoothness=-1.0), "lateral_smoothness must be a finite number >= 0"),
     (dict(precondition=float("nan")), "precondition must be a finite number >= 0"),
+    (dict(precondition=-0.5), "precondition must be a finite number >= 0"),
 ])
 def test_bad_input_is_one_clear_error(change, message):
     arguments = dict(observed=np.zeros((1, 3, 350, 40)), initial=np.full((1, 30, 40), 2000.0), method="adam")

@@ -59,12 +59,13 @@ def _bilinear(z, x, nz: int, nx: int, nearest: bool) -> np.ndarray:
     return weights.reshape(len(weights), -1)
 
 
-def matched_boundary(survey: Survey, factor: int) -> int:
-    """A coarse absorbing layer as wide in metres as ``survey``'s (at least 6 coarse cells). It reflects
-    more than ``CoarseGrid``'s default; corrected coarse stages remove that with the rest of the
-    coarse grid's error, and simulate a third fewer cells (OpenFWI's survey at factor 2: 47 x 47
-    instead of 59 x 59; benchmarks/RESULTS.md)."""
-    return max(6, math.ceil(survey.boundary / factor))
+def matched_boundary(survey: Survey, factor: int, widths: int = 1) -> int:
+    """Coarse cells of an absorbing layer ``widths`` times as wide in metres as ``survey``'s (at least 6).
+    ``CoarseGrid``'s default is 2 widths, which keeps the coarse data close to the fine grid's; 1
+    reflects more, which corrected coarse stages remove with the rest of the coarse grid's error, and
+    simulates a third fewer cells (OpenFWI's survey at factor 2: 47 x 47 instead of 59 x 59;
+    benchmarks/RESULTS.md)."""
+    return max(6, math.ceil(widths * survey.boundary / factor))
 
 
 class CoarseGrid:
@@ -75,10 +76,9 @@ class CoarseGrid:
         factor: int >= 1, coarsening of dx and dt; the coarse survey records ``nt // factor`` samples.
         split_sources: bool, put each source between its neighbouring coarse cells (bilinear weights,
             more simulated shots) instead of at the nearest one.
-        boundary: int or None, the coarse absorbing layer's width in coarse cells. None: twice the fine
-            layer's width in metres (at least 6 cells), which keeps the coarse data close to the fine
-            grid's; a caller that corrects the coarse data towards the fine grid's (``Objective.correct``)
-            may take ``matched_boundary``, cheaper.
+        boundary: int or None, the coarse absorbing layer's width in coarse cells. None:
+            ``matched_boundary(survey, factor, 2)``; a caller that corrects the coarse data towards the
+            fine grid's (``Objective.correct``) may take the cheaper ``matched_boundary(survey, factor)``.
 
     Attributes:
         survey: the coarse ``Survey``: cell ``i`` is fine cell ``factor * i``; its shots are the coarse
@@ -91,7 +91,7 @@ class CoarseGrid:
 
     def __init__(self, survey: Survey, factor: int, split_sources: bool = True, boundary: int | None = None):
         factor = positive_int("grid factor", factor)
-        boundary = max(6, math.ceil(2 * survey.boundary / factor)) if boundary is None else boundary
+        boundary = matched_boundary(survey, factor, 2) if boundary is None else boundary
         self.fine, self.factor = survey, factor
         nz, nx = (math.ceil((survey.nz - 1) / factor) + 1, math.ceil((survey.nx - 1) / factor) + 1)
         nt = survey.nt // factor
