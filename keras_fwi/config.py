@@ -213,7 +213,12 @@ def _apply_override(mapping: dict, override: str) -> None:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
             raise ValueError(f"override {override!r}: {part} is not a section")
-    node[leaf] = yaml.safe_load(raw)
+    try:
+        node[leaf] = yaml.safe_load(raw)
+    except yaml.YAMLError as error:
+        problem = getattr(error, "problem", None) or type(error).__name__
+        raise ValueError(f"override {override!r}: the value is not valid YAML ({problem}); quote it, e.g. "
+                         f"--set '{key.strip()}=\"{raw}\"'") from None
 
 
 def load_config(source: str | Path = "quickstart", overrides: typing.Sequence[str] = ()) -> ExperimentConfig:

@@ -63,6 +63,23 @@ def main(argv: list[str] | None = None) -> int:
             if args.command != "train":
                 print(f"device: {args.device}, precision float32")
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError, ImportError) as error:
-        print(f"keras_fwi {args.command}: error: {error}", file=sys.stderr)
+    except (ValueError, OSError, ImportError) as error:  # OSError: every file-system error is the user's to fix
+        print(f"keras_fwi {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"\nkeras_fwi {args.command}: interrupted{_resume_hint(args)}", file=sys.stderr)
+        return 130
+
+
+def _one_line(error: BaseException) -> str:
+    """The error's message; an ``OSError`` raised by the OS itself also names its file and errno text."""
+    if isinstance(error, OSError) and error.strerror and error.filename is not None:
+        return f"{error.filename}: {error.strerror}"
+    return str(error).strip() or type(error).__name__
+
+
+def _resume_hint(args) -> str:
+    """How a command that keeps its finished work continues after Ctrl-C."""
+    if args.command == "generate":
+        return "; the files already written are complete: continue with the same command plus --resume"
+    return ""
