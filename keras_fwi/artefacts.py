@@ -29,7 +29,7 @@ from pathlib import Path
 from keras_fwi.data.presets import DatasetPreset, get_preset, preset_from_dict
 from keras_fwi.io_utils import atomic_output
 
-__all__ = ["MEMBER", "RUN_PRESET", "attach_preset", "load_model", "preset_record", "read_preset",
+__all__ = ["MEMBER", "RUN_PRESET", "attach_preset", "float32_model", "load_model", "preset_record", "read_preset",
            "resolve_preset", "save_model", "units"]
 
 MEMBER = "keras_fwi.json"  # inside a .keras archive
@@ -146,6 +146,8 @@ def save_model(model, path: str | os.PathLike, dataset: str | DatasetPreset | No
                overwrite: bool = False) -> Path:
     """``model.save`` to a ``.keras`` file atomically, with ``dataset``'s preset recorded in it.
 
+    The file computes in float32 whatever precision the model trained in (``float32_model``).
+
     Args:
         model: a ``keras.Model``.
         path: the ``.keras`` file to write.
@@ -158,11 +160,36 @@ def save_model(model, path: str | os.PathLike, dataset: str | DatasetPreset | No
     path = Path(path)
     if path.suffix != ".keras":
         raise ValueError(f"path must end in .keras (Keras' native format), got {path}")
+    model = float32_model(model)
     with atomic_output(path, overwrite=overwrite) as tmp:
         model.save(tmp)
         if dataset is not None:
             _append_record(tmp, get_preset(dataset))
     return path
+
+
+def float32_model(model):
+    """``model`` itself if every layer computes in float32, else a float32 copy with the same weights.
+
+    A saved model always computes in float32: mixed precision (``mixed_float16``/``mixed_bfloat16``) is
+    how a run trains on its machine, recorded in the run's ``config.yaml``, not a property of the model.
+    So the ``.keras`` file, its ONNX export (float32 unless ``--fp16``) and everything started from
+    either predict the same maps. The copy keeps the compile configuration (loss, metrics), not the
+    optimizer's state (a run's exact state is its ``backup/``).
+    """
+    if all(layer.dtype_policy.name == "float32" for layer in model.layers):
+        return model
+    import keras
+
+    def float32_layer(layer):
+        return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
+
+    copy = keras.models.clone_model(model, clone_function=float32_layer)
+    copy.set_weights(model.get_weights())
+    compile_config = model.get_compile_config() if model.compiled else None
+    if compile_config:
+        copy.compile_from_config(compile_config)
+    return copy
 
 
 def write_run_preset(run_dir: str | os.PathLike, dataset: str | DatasetPreset) -> None:

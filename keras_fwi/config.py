@@ -13,6 +13,7 @@ key from the command line, their values parsed as YAML. Presets ship with the pa
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
 from importlib import resources
@@ -21,7 +22,7 @@ from pathlib import Path
 import yaml
 
 __all__ = ["DataConfig", "ExperimentConfig", "GenerateConfig", "LossConfig", "ModelConfig", "OptimizerConfig",
-           "TrainingConfig", "experiment_names", "load_config"]
+           "TrainingConfig", "absolute_data_paths", "experiment_names", "load_config"]
 
 SHARD_MODES = ("samples", "files")  # training.shard: how multi-worker training divides the data
 
@@ -123,6 +124,18 @@ class ExperimentConfig:
     @classmethod
     def from_dict(cls, mapping: dict) -> "ExperimentConfig":
         return _build(cls, mapping, "")
+
+
+def absolute_data_paths(config: ExperimentConfig) -> ExperimentConfig:
+    """``config`` with ``data.train`` and ``data.val`` made absolute against the working directory.
+
+    A run directory records its data this way, so ``--resume`` and ``evaluate --run-dir`` work from any
+    working directory (data and run directory may move only together with an edited ``config.yaml``).
+    """
+    data = config.data
+    absolute = {key: os.path.abspath(os.path.expanduser(value))
+                for key, value in (("train", data.train), ("val", data.val)) if value is not None}
+    return dataclasses.replace(config, data=dataclasses.replace(data, **absolute)) if absolute else config
 
 
 def _plain(value):

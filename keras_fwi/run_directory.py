@@ -13,6 +13,7 @@ fallback is written once. No TensorFlow here. A run directory holds::
     history.csv, logs/     per-epoch history, TensorBoard
     metrics.json           held-out metrics (normalised and m/s) and the mean-map baseline
     predictions.png        ground truth, prediction and difference for a few held-out samples
+    .keras_fwi.lock        while a run is going: its holder (``run_lock``; one writer at a time)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import yaml
 
 from keras_fwi.config import ExperimentConfig
 from keras_fwi.io_utils import atomic_output
+from keras_fwi.run_lock import LOCK_NAME, RunLock
 
 __all__ = ["RESUME_OVERRIDES", "RunDirectory", "config_differences", "resume_config"]
 
@@ -80,7 +82,12 @@ class RunDirectory:
         return self.config_path.is_file()
 
     def is_empty(self) -> bool:
-        return not self.path.exists() or not any(self.path.iterdir())
+        """No folder, or nothing in it but the lock of a run that is starting (``run_lock``)."""
+        return not self.path.is_dir() or all(item.name == LOCK_NAME for item in self.path.iterdir())
+
+    def lock(self, command: str = "keras_fwi train") -> RunLock:
+        """The advisory lock that makes one process at a time the writer of this run directory."""
+        return RunLock(self.path, command)
 
     def config(self) -> ExperimentConfig:
         """The saved experiment. Raises FileNotFoundError if this is not a run directory."""

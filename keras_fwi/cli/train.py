@@ -44,8 +44,10 @@ def add_parser(subparsers) -> None:
 
 def _default_run_dir(name: str, resume: bool = False) -> Path:
     """runs/<name>, numbered (runs/<name>-2 …) if taken; with ``resume``, the latest one taken."""
+    from keras_fwi.run_directory import RunDirectory
+
     candidate, number, latest = Path("runs") / name, 1, None
-    while candidate.exists() and any(candidate.iterdir()):
+    while not RunDirectory(candidate).is_empty():
         latest = candidate
         number += 1
         candidate = Path("runs") / f"{name}-{number}"

@@ -17,7 +17,8 @@ __all__ = ["cache_folder", "epoch_seed", "experiment_datasets", "generated_split
 
 def cache_folder() -> Path:
     """Where generated datasets are cached: ``$KERAS_FWI_CACHE`` or ``~/.cache/keras_fwi``."""
-    return Path(os.environ.get("KERAS_FWI_CACHE", Path.home() / ".cache" / "keras_fwi"))
+    # Absolute: a run directory records the generated split files' paths (data.json).
+    return Path(os.environ.get("KERAS_FWI_CACHE", Path.home() / ".cache" / "keras_fwi")).expanduser().absolute()
 
 
 def _generated_surveys(generate: GenerateConfig):

@@ -19,7 +19,7 @@ import keras
 import tensorflow as tf
 
 from keras_fwi import artefacts, models
-from keras_fwi.config import ExperimentConfig
+from keras_fwi.config import ExperimentConfig, absolute_data_paths
 from keras_fwi.data import get_preset
 from keras_fwi.io_utils import atomic_output
 from keras_fwi.run_directory import RunDirectory, resume_config
@@ -148,11 +148,16 @@ def _jit_compile(requested: bool, strategy: tf.distribute.Strategy, progress) ->
 def open_run(run: RunDirectory, config: ExperimentConfig | None, resume: bool, init_from, freeze):
     """Step 1: ``(config, start)`` of a new, reused or resumed run; writes nothing.
 
+    Data paths come back absolute (``config.absolute_data_paths``): the run records them so.
+
     A resume continues the saved configuration; ``config``, when given, may differ from it only in
     ``run_directory.RESUME_OVERRIDES``. ``init_from``/``freeze`` default to those recorded and may
     not differ from them. A directory whose earlier start completed no epoch is reused by the same
     configuration (a failed start blocks nothing).
     """
+    if run.path.exists() and not run.path.is_dir():
+        raise NotADirectoryError(f"run directory {run.path} is a file; give a folder (--run-dir)")
+    config = None if config is None else absolute_data_paths(config)
     start = {"init_from": str(Path(init_from).resolve()) if init_from else None, "freeze": list(freeze)}
     if resume:
         if not run.holds_run():
@@ -162,7 +167,7 @@ def open_run(run: RunDirectory, config: ExperimentConfig | None, resume: bool, i
             if start[key] and start[key] != recorded[key]:
                 raise ValueError(f"--resume continues the saved run, and --{key.replace('_', '-')} differs from "
                                  f"it: saved {recorded[key]!r}, given {start[key]!r}; drop it or start a new run")
-        return resume_config(run.config(), config), recorded
+        return resume_config(absolute_data_paths(run.config()), config), recorded
     if not run.is_empty():
         reusable = (run.holds_run() and run.epochs_done() == 0 and run.config() == config
                     and run.start() == start)
@@ -310,12 +315,24 @@ def train(config: ExperimentConfig | None, run_dir, *, resume: bool = False, ini
         TrainingDiverged: the loss or weights became NaN/Inf.
         ValueError: invalid configuration, or a resume whose options differ from the saved run's.
     """
-    run = RunDirectory(run_dir)
-    config, start = open_run(run, config, resume, init_from, freeze)
+    run, given = RunDirectory(run_dir), config
+    config, start = open_run(run, given, resume, init_from, freeze)
+    if config.training.precision not in PRECISIONS:
+        raise ValueError(f"training.precision must be one of {', '.join(PRECISIONS)}, got "
+                         f"{config.training.precision!r}")
+    strategy = _strategy(config.training.strategy)  # multi-worker: before any other TensorFlow operation
+    if not cluster.is_chief(strategy):
+        return _run(run, config, start, strategy, resume, verbose, progress)
+    with run.lock():  # the chief is the run directory's one writer, until it returns or fails
+        # Again under the lock: another process may have started or finished a run here meanwhile.
+        config, start = open_run(run, given, resume, init_from, freeze)
+        return _run(run, config, start, strategy, resume, verbose, progress)
+
+
+def _run(run: RunDirectory, config: ExperimentConfig, start: dict, strategy, resume: bool, verbose,
+         progress) -> TrainResult:
+    """``train`` once the run is opened and its strategy made (the chief holding the run's lock)."""
     saved, training = config, config.training
-    if training.precision not in PRECISIONS:
-        raise ValueError(f"training.precision must be one of {', '.join(PRECISIONS)}, got {training.precision!r}")
-    strategy = _strategy(training.strategy)  # multi-worker: before any other TensorFlow operation
     precision, jit_compile, reason = resolve_precision(training.precision, training.jit_compile)
     if training.precision == "auto":
         progress(reason)
