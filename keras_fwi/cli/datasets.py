@@ -43,11 +43,15 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--check needs --dataset NAME (see `keras_fwi datasets` for the names)")
     from keras_fwi.data import get_preset
 
-    if get_preset(args.dataset).format == "fcnvmb":  # the preset decides the reader, not the file suffix
-        from keras_fwi.data.fcnvmb import check_fcnvmb_files as check
+    preset = get_preset(args.dataset)
+    if preset.format == "fcnvmb":  # the preset decides the reader, not the file suffix
+        from keras_fwi.data.fcnvmb import check_fcnvmb_files
+
+        summary = check_fcnvmb_files(args.check, dataset=preset)
     else:
-        from keras_fwi.data import check_openfwi_files as check
-    summary = check(args.check, dataset=args.dataset)
+        from keras_fwi.data.checks import check_openfwi_files  # NumPy only: no TensorFlow start-up
+
+        summary = check_openfwi_files(args.check, dataset=preset)
     kind = "labelled" if summary["labelled"] else "unlabelled"
     print(f"{args.check}: {summary['files']} file(s), {summary['samples']} {kind} samples, all checks passed "
           f"for dataset {args.dataset!r}")

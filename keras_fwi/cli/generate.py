@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import math
+
+from keras_fwi._validation import non_negative_int, positive_int
 
 _FAMILIES = ("flatvel-a", "flatvel-b", "curvevel-a", "curvevel-b", "flatfault-a", "curvefault-a", "salt")
 
@@ -16,6 +19,30 @@ def _shard(text: str) -> tuple[int, int]:
     if count < 1 or not 0 <= index < count:
         raise argparse.ArgumentTypeError(f"--shard I/N needs 0 <= I < N, got {text!r}")
     return index, count
+
+
+def _checked(kind, check, flag: str):
+    """An argparse type: ``kind(text)`` passed through ``check(flag, value)`` from ``keras_fwi._validation``."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} must be {_KINDS[kind]}, got {text!r}") from None
+        try:
+            return check(flag, value)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    return parse
+
+
+_KINDS = {int: "an integer", float: "a number"}
+
+
+def _sigma(flag: str, value: float) -> float:
+    """Return ``value``; raise ``ValueError`` unless it is a finite Gaussian sigma > 0."""
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{flag} must be a positive Gaussian sigma in cells, got {value!r}")
+    return value
 
 
 def _layers(text: str) -> tuple[str, ...]:
@@ -44,24 +71,29 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--dataset", default=None,
                         help="FCNVMB preset whose layout, file names and variables to write: fcnvmb-simulated "
                              "(georec/vmodel) or fcnvmb-seg-salt (srec/svmodel); implies --format fcnvmb")
-    parser.add_argument("--test-samples", type=int, default=0,
+    parser.add_argument("--test-samples", type=_checked(int, non_negative_int, "--test-samples"), default=0,
                         help="FCNVMB layout: held-out samples in georec_test/vmodel_test (default 0)")
-    parser.add_argument("--samples", required=True, type=int, help="total number of samples")
-    parser.add_argument("--per-file", type=int, default=500, help="samples per file (default 500, as OpenFWI)")
-    parser.add_argument("--survey", choices=("openfwi", "fcnvmb"), default="openfwi",
+    parser.add_argument("--samples", required=True, type=_checked(int, positive_int, "--samples"),
+                        help="total number of samples")
+    parser.add_argument("--per-file", type=_checked(int, positive_int, "--per-file"), default=None,
+                        help="samples per file (default 500, as OpenFWI)")
+    parser.add_argument("--survey", choices=("openfwi", "fcnvmb"), default=None,
                         help="acquisition preset (default openfwi)")
     parser.add_argument("--absorbing", type=_layers, default=None, metavar="LAYER[,LAYER...]",
                         help="absorbing layer: cpml (default; a convolutional PML, fast and accurate) or damping "
                              "(OpenFWI's own 120-cell layer, to reproduce OpenFWI's data bit for bit); a comma "
                              "list such as cpml,cpml,damping makes file i use layer (i-1) mod the list's length")
-    parser.add_argument("--boundary", type=int, default=None,
+    parser.add_argument("--boundary", type=_checked(int, positive_int, "--boundary"), default=None,
                         help="absorbing layer width in cells (default: 12 for cpml, 120 for damping)")
     parser.add_argument("--free-surface", action="store_true", help="pressure-free top edge (OpenFWI has none)")
-    parser.add_argument("--smooth", type=float, default=None, help="Gaussian sigma in cells to smooth the models")
-    parser.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
+    parser.add_argument("--smooth", type=_checked(float, _sigma, "--smooth"), default=None,
+                        help="Gaussian sigma in cells to smooth the models")
+    parser.add_argument("--seed", type=_checked(int, non_negative_int, "--seed"), default=0,
+                        help="dataset seed (default 0)")
     parser.add_argument("--shard", type=_shard, default=(0, 1), metavar="I/N",
                         help="write only job I's share of N (files with (i-1) %% N == I)")
-    parser.add_argument("--batch-size", type=int, default=4, help="models simulated together (default 4)")
+    parser.add_argument("--batch-size", type=_checked(int, positive_int, "--batch-size"), default=4,
+                        help="models simulated together (default 4)")
     parser.add_argument("--out", required=True, help="output folder")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
@@ -70,12 +102,16 @@ def add_parser(subparsers) -> None:
 
 
 def _run_fcnvmb(args: argparse.Namespace, changes: dict) -> int:
+    from keras_fwi.data.presets import get_preset
     from keras_fwi.physics.fcnvmb_files import fcnvmb_survey, generate_fcnvmb_dataset
 
-    if args.survey != "openfwi" or args.shard != (0, 1) or args.per_file != 500:
-        raise ValueError("--survey, --shard and --per-file apply to OpenFWI's layout; FCNVMB's layout is one sample "
-                         "per file on FCNVMB's survey (drop them)")
+    if args.survey == "openfwi" or args.shard != (0, 1) or args.per_file is not None:
+        raise ValueError("--survey openfwi, --shard and --per-file apply to OpenFWI's layout; FCNVMB's layout is one "
+                         "sample per file on FCNVMB's survey (drop them)")
     dataset = args.dataset or "fcnvmb-simulated"
+    if get_preset(dataset).format != "fcnvmb":
+        raise ValueError(f"--dataset {dataset} is not an FCNVMB preset; --dataset chooses FCNVMB's layout "
+                         "(fcnvmb-simulated or fcnvmb-seg-salt); for OpenFWI's layout give --family without --dataset")
     summary = generate_fcnvmb_dataset(
         args.out, args.samples, dataset=dataset, family=args.family, test_samples=args.test_samples,
         survey=fcnvmb_survey(dataset, **changes), seed=args.seed, smooth=args.smooth, resume=args.resume,
@@ -107,11 +143,11 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--family is required for OpenFWI's layout, e.g. --family flatvel-a")
     if args.test_samples:
         raise ValueError("--test-samples applies to FCNVMB's layout; OpenFWI's test split is the last files")
-    survey = generate.SURVEYS[args.survey](**changes)
+    survey = generate.SURVEYS[args.survey or "openfwi"](**changes)
     if len(layers) > 1:
         survey = [survey.replace(absorbing=layer) for layer in layers]
     summary = generate.generate_dataset(
-        args.out, args.family, args.samples, per_file=args.per_file, survey=survey, seed=args.seed,
+        args.out, args.family, args.samples, per_file=args.per_file or 500, survey=survey, seed=args.seed,
         smooth=args.smooth, shard=args.shard, resume=args.resume, overwrite=args.overwrite,
         batch_size=args.batch_size)
     print(f"wrote {len(summary['written'])} file pair(s), kept {len(summary['skipped'])} in {args.out} "

@@ -24,7 +24,7 @@ from keras_fwi.data.transforms import (
 # Public names that need TensorFlow (or scipy/segyio), resolved lazily: name -> module.
 _LAZY = {
     "Augmentation": "keras_fwi.data.augment",
-    "check_openfwi_files": "keras_fwi.data.openfwi",
+    "check_openfwi_files": "keras_fwi.data.checks",
     "openfwi_dataset": "keras_fwi.data.openfwi",
     "fcnvmb_dataset": "keras_fwi.data.fcnvmb",
     "read_fcnvmb_sample": "keras_fwi.data.fcnvmb",

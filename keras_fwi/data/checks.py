@@ -15,6 +15,8 @@ import numpy as np
 from keras_fwi.data.presets import DatasetPreset
 
 __all__ = [
+    "check_file_pairs",
+    "check_openfwi_files",
     "check_pair_counts",
     "check_seismic_header",
     "check_seismic_values",
@@ -200,3 +202,57 @@ def scan_values(jobs: list[tuple[np.ndarray, Path, DatasetPreset | None]], threa
             future.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # stop reading the rest once one file failed
+
+
+def check_file_pairs(pairs, preset: DatasetPreset, open_array=open_npy, scan: bool = True) -> tuple[list, list | None]:
+    """Open and check the ``.npy`` files of ``pairs`` as the OpenFWI pipeline does, without TensorFlow.
+
+    Args:
+        pairs: ``keras_fwi.data.sources.FilePair``s (``seismic`` path, ``velocity`` path or None).
+        preset: the dataset whose shapes and velocity range the files must have.
+        open_array: opens one file read-only (default ``open_npy``).
+        scan: also check every value (``scan_values``), not only the headers.
+
+    Returns:
+        (seismic arrays, velocity arrays or None when the pairs have no velocity files).
+
+    Raises:
+        ValueError: the first bad file, named.
+    """
+    seismic, velocity, jobs = [], [], []
+    for pair in pairs:
+        data = open_array(pair.seismic)
+        check_seismic_header(data, pair.seismic, preset)
+        seismic.append(data)
+        jobs.append((data, pair.seismic, None))
+        if pair.velocity is not None:
+            model = open_array(pair.velocity)
+            check_velocity_header(model, pair.velocity, preset)
+            check_pair_counts(data, model, pair.seismic, pair.velocity)
+            velocity.append(model)
+            jobs.append((model, pair.velocity, preset))
+    if scan:
+        scan_values(jobs)
+    return seismic, (velocity or None)
+
+
+def check_openfwi_files(source, *, dataset, labels: bool | None = None) -> dict:
+    """Run every check ``openfwi_dataset`` runs (headers and all values) without building a pipeline.
+
+    NumPy only: ``keras_fwi datasets --check`` does not start TensorFlow.
+
+    Args:
+        source, dataset, labels: as for ``keras_fwi.data.openfwi_dataset``.
+
+    Returns:
+        ``{"files": int, "samples": int, "labelled": bool}``.
+
+    Raises:
+        FileNotFoundError, ValueError: the first problem found, as ``openfwi_dataset`` raises it.
+    """
+    from keras_fwi.data.presets import get_preset
+    from keras_fwi.data.sources import resolve_sources
+
+    pairs = resolve_sources(source, labels)
+    seismic, velocity = check_file_pairs(pairs, get_preset(dataset))
+    return {"files": len(pairs), "samples": int(sum(a.shape[0] for a in seismic)), "labelled": velocity is not None}

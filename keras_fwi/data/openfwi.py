@@ -69,39 +69,7 @@ def _open_npy_shared(path) -> np.ndarray:
 
 
 def _open_and_check(pairs: list[FilePair], preset: DatasetPreset, check_values: str):
-    seismic, velocity, jobs = [], [], []
-    for pair in pairs:
-        data = _open_npy_shared(pair.seismic)
-        checks.check_seismic_header(data, pair.seismic, preset)
-        seismic.append(data)
-        jobs.append((data, pair.seismic, None))
-        if pair.velocity is not None:
-            model = _open_npy_shared(pair.velocity)
-            checks.check_velocity_header(model, pair.velocity, preset)
-            checks.check_pair_counts(data, model, pair.seismic, pair.velocity)
-            velocity.append(model)
-            jobs.append((model, pair.velocity, preset))
-    if check_values == "scan":
-        checks.scan_values(jobs)
-    return seismic, (velocity or None)
-
-
-def check_openfwi_files(source, *, dataset: str | DatasetPreset, labels: bool | None = None) -> dict:
-    """Run every check ``openfwi_dataset`` runs (headers and all values) without building a pipeline.
-
-    Args:
-        source, dataset, labels: as for ``openfwi_dataset``.
-
-    Returns:
-        ``{"files": int, "samples": int, "labelled": bool}``.
-
-    Raises:
-        FileNotFoundError, ValueError: the first problem found, as ``openfwi_dataset`` raises it.
-    """
-    preset = get_preset(dataset)
-    pairs = resolve_sources(source, labels)
-    seismic, velocity = _open_and_check(pairs, preset, "scan")
-    return {"files": len(pairs), "samples": int(sum(a.shape[0] for a in seismic)), "labelled": velocity is not None}
+    return checks.check_file_pairs(pairs, preset, _open_npy_shared, scan=check_values == "scan")
 
 
 def _check_flip_geometry(preset: DatasetPreset) -> None:

@@ -49,7 +49,12 @@ def _resolve_listed(path_text: str, base: Path) -> Path:
 
 def _read_split_file(split_file: Path) -> list[tuple[Path, Path | None]]:
     rows = []
-    lines = split_file.read_text(encoding="utf-8").splitlines()
+    try:
+        lines = split_file.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:  # a binary file given as a split file: name it, not the codec
+        hint = "; .mat files are read by the FCNVMB presets" if split_file.suffix.lower() == ".mat" else ""
+        raise ValueError(f"{split_file} is not a split file (text with one 'data.npy<TAB>model.npy' per line) nor "
+                         f"a directory of data<i>.npy/model<i>.npy{hint}") from None
     for number, line in enumerate(lines, start=1):
         text = line.strip()
         if not text or text.startswith("#"):

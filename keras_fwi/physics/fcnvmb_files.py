@@ -25,7 +25,7 @@ import numpy as np
 
 from keras_fwi import __version__
 from keras_fwi._validation import non_negative_int, one_of, positive_int
-from keras_fwi.io_utils import atomic_output
+from keras_fwi.io_utils import atomic_output, check_output_folder
 from keras_fwi.physics.families import FAMILIES
 from keras_fwi.physics.survey import Survey
 
@@ -100,14 +100,14 @@ def _complete(seismic_path: Path, velocity_path: Path, preset) -> bool:
 
 
 def _prepare(out_dir: Path, description: dict, resume: bool, overwrite: bool) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"--out {out_dir} is a file; give a folder")
+    from keras_fwi.physics.generate import read_description
+
     described = out_dir / DESCRIPTION
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         if not resume:
             raise FileExistsError(f"{out_dir} is not empty; pass --resume to continue an interrupted run, "
                                   "--overwrite to replace its dataset files, or choose an empty --out")
-        found = json.loads(described.read_text()) if described.is_file() else None
+        found = read_description(described) if described.is_file() else None
         ignore = ("keras_fwi_version",)
         if found is None or {k: v for k, v in found.items() if k not in ignore} != \
                 {k: v for k, v in description.items() if k not in ignore}:
@@ -116,6 +116,17 @@ def _prepare(out_dir: Path, description: dict, resume: bool, overwrite: bool) ->
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_output(described, overwrite=True) as tmp:
         tmp.write_text(json.dumps(description, indent=2) + "\n")
+
+
+def _remove_stale_temporaries(out_dir: Path, preset, jobs: list) -> None:
+    """Delete the temporaries (``.georec3.mat.<random>.tmp.mat``) a killed run left of the samples ``jobs``.
+
+    Called only with ``resume`` or ``overwrite``, which say that no other live run writes these files.
+    """
+    for _, number, split in jobs:
+        for path in _paths(out_dir, preset, number, split):
+            for temporary in path.parent.glob(f".{path.name}.*.tmp.mat"):
+                temporary.unlink(missing_ok=True)
 
 
 def generate_fcnvmb_dataset(out_dir, samples: int, *, dataset: str = "fcnvmb-simulated", family: str | None = None,
@@ -135,7 +146,8 @@ def generate_fcnvmb_dataset(out_dir, samples: int, *, dataset: str = "fcnvmb-sim
             ``Survey.fcnvmb()`` (2000 samples of 1 ms, 301 receivers, 29 shots, 201 x 301 cells).
         seed: int >= 0; the same seed gives the same files.
         smooth: optional Gaussian sigma (cells) applied to the models.
-        resume: keep complete samples already written by the same settings.
+        resume: keep complete samples already written by the same settings (temporaries a killed run
+            left of the samples are deleted).
         overwrite: replace existing files.
         batch_size: models simulated together.
         progress: print a progress bar.
@@ -144,12 +156,14 @@ def generate_fcnvmb_dataset(out_dir, samples: int, *, dataset: str = "fcnvmb-sim
         The description written to ``dataset.json`` with ``written`` and ``skipped`` sample numbers.
 
     Raises:
-        ValueError: bad arguments or a survey that does not match the preset.
+        ValueError: bad arguments or a survey that does not match the preset (checked before anything
+            is written), or an unreadable ``dataset.json`` to resume.
+        OSError: ``out_dir`` cannot be written (checked before computing).
         FileExistsError: ``out_dir`` is not empty and neither ``resume`` nor ``overwrite`` is set.
         ImportError: scipy is missing.
     """
     from keras_fwi.data.fcnvmb import _scipy_io
-    from keras_fwi.physics.generate import synthesize
+    from keras_fwi.physics.generate import check_smooth, synthesize
 
     _scipy_io()  # the clear "pip install 'keras_fwi[data]'" error before any simulation
     preset = _preset(dataset)
@@ -159,17 +173,24 @@ def generate_fcnvmb_dataset(out_dir, samples: int, *, dataset: str = "fcnvmb-sim
     one_of("family", family, tuple(FAMILIES))
     survey = Survey.fcnvmb() if survey is None else survey
     _check_survey(survey, preset)
+    seed, smooth = non_negative_int("seed", seed), check_smooth(smooth)
+    batch_size = positive_int("batch_size", batch_size)
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out {out_dir} is a file; give a folder")
+    check_output_folder(out_dir)  # a read-only or impossible --out fails now, not after the first file
     description = {"format": "fcnvmb", "dataset": preset.name, "family": family, "samples": samples,
                    "test_samples": test_samples, "seed": seed, "smooth": smooth, "survey": survey.to_dict(),
                    "keras_fwi_version": __version__}
     _prepare(out_dir, description, resume, overwrite)
     jobs = [(k, k + 1, "train" if k < samples else "test") for k in range(samples + test_samples)]
+    if resume or overwrite:
+        _remove_stale_temporaries(out_dir, preset, jobs)
     skipped = [number for _, number, split in jobs
                if resume and _complete(*_paths(out_dir, preset, number, split), preset)]
     todo = [job for job in jobs if job[1] not in skipped]
     bar = _progress_bar(len(todo)) if progress and todo else None
-    for run in _consecutive_runs(todo, positive_int("batch_size", batch_size)):
+    for run in _consecutive_runs(todo, batch_size):
         seismic, velocity = synthesize(family, len(run), survey, seed, run[0][0], smooth, batch_size=len(run))
         for (_, number, split), gathers, model in zip(run, seismic, velocity):
             seismic_path, velocity_path = _paths(out_dir, preset, number, split)

@@ -20,22 +20,27 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from pathlib import Path
 
 import numpy as np
 
 from keras_fwi import __version__
-from keras_fwi._validation import one_of, positive_int
-from keras_fwi.io_utils import atomic_output
+from keras_fwi._validation import non_negative_int, one_of, positive_int
+from keras_fwi.io_utils import atomic_output, check_output_folder
 from keras_fwi.physics.families import FAMILIES, velocity_models
 from keras_fwi.physics.survey import Survey
 
-__all__ = ["DESCRIPTION", "SURVEYS", "generate_dataset", "synthesize"]
+__all__ = ["DESCRIPTION", "SURVEYS", "generate_dataset", "read_description", "synthesize"]
 
 SURVEYS = {"openfwi": Survey.openfwi, "fcnvmb": Survey.fcnvmb}
 DESCRIPTION = "dataset.json"
 _SPLITS = ("train.txt", "test.txt")
+# Names another job writing into the same folder uses for a moment: atomic_output's temporaries of
+# the files generate_dataset writes (".data3.npy.<random>.tmp.npy") and check_output_folder's probe.
+_OWN_TEMPORARY = re.compile(r"\.(dataset\.json|train\.txt|test\.txt|(data|model)\d+\.npy)\.\w+\.tmp\.(json|txt|npy)"
+                            r"|\.keras_fwi-write-check\.\w+")
 
 
 def _survey(survey) -> Survey:
@@ -103,6 +108,39 @@ def _description(family, samples, per_file, surveys, seed, smooth, test_files) -
             "survey": surveys[0].to_dict(), **cycle, "keras_fwi_version": __version__}
 
 
+def check_smooth(smooth) -> float | None:
+    """Return ``smooth`` unchanged; raise ``ValueError`` unless it is None or a finite sigma > 0."""
+    if smooth is None:
+        return None
+    if isinstance(smooth, bool) or not isinstance(smooth, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(smooth) or smooth <= 0:
+        raise ValueError(f"smooth must be a positive Gaussian sigma in cells (or None for no smoothing), "
+                         f"got {smooth!r}")
+    return smooth
+
+
+def read_description(path: Path) -> dict:
+    """The mapping stored in a dataset folder's ``dataset.json``.
+
+    Raises:
+        ValueError: naming ``path``, when it is not JSON text or not a JSON object, and saying how to go on.
+    """
+    fix = "choose another --out, or pass --overwrite to write the dataset anew in this folder"
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError (a truncated or foreign file)
+        raise ValueError(f"{path} is not a readable dataset description ({error}); {fix}") from None
+    if not isinstance(found, dict):
+        raise ValueError(f"{path} holds a JSON {type(found).__name__}, not a dataset description (a JSON "
+                         f"object); {fix}")
+    return found
+
+
+def _is_own_temporary(path: Path) -> bool:
+    """Whether ``path`` is a transient file of a generate job (see ``_OWN_TEMPORARY``)."""
+    return _OWN_TEMPORARY.fullmatch(path.name) is not None
+
+
 def _same_dataset(found: dict, wanted: dict) -> bool:
     ignore = ("keras_fwi_version",)
     return {k: v for k, v in found.items() if k not in ignore} == \
@@ -115,20 +153,20 @@ def _write_text(path: Path, text: str, overwrite: bool) -> None:
 
 
 def _prepare_folder(out_dir: Path, description: dict, resume: bool, overwrite: bool, sharded: bool) -> None:
-    """Refuse a foreign or non-empty folder; write the description and split files once."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"--out {out_dir} is a file; give a folder")
+    """Refuse a foreign or non-empty folder; write the description and split files once.
+
+    Temporaries of our own writes do not make a folder non-empty: another shard starting at the same
+    moment may be writing ``dataset.json`` under a temporary name.
+    """
     described = out_dir / DESCRIPTION
-    if described.exists():
-        found = json.loads(described.read_text())
-        if not overwrite and not _same_dataset(found, description):
+    if described.exists() and not overwrite:
+        found = read_description(described)
+        if not _same_dataset(found, description):
             raise ValueError(f"{out_dir} holds a different dataset ({DESCRIPTION} has family "
                              f"{found.get('family')!r}, seed {found.get('seed')!r}, samples "
                              f"{found.get('samples')!r}); choose another --out or pass --overwrite")
-        same = True
-    else:
-        same = False
-    if out_dir.exists() and any(out_dir.iterdir()):
+    same = described.exists()
+    if out_dir.exists() and any(not _is_own_temporary(path) for path in out_dir.iterdir()):
         if not (resume or overwrite or (sharded and same)):
             raise FileExistsError(f"{out_dir} is not empty; pass --resume to continue an interrupted run, "
                                   "--overwrite to replace its dataset files, or choose an empty --out")
@@ -160,11 +198,17 @@ def _complete(out_dir: Path, number: int, data_shape: tuple, model_shape: tuple)
     return True
 
 
-def _remove_stale_temporaries(out_dir: Path) -> None:
-    """Delete temporaries a killed run of ours left (``.data3.npy.<random>.tmp.npy``)."""
-    for path in out_dir.glob(".*.npy.*.tmp.npy"):
-        if path.name.startswith((".data", ".model")):
-            path.unlink()
+def _remove_stale_temporaries(out_dir: Path, numbers: list[int]) -> None:
+    """Delete the temporaries of file pairs ``numbers`` (``.data3.npy.<random>.tmp.npy``) a killed run left.
+
+    Only the pairs this job writes: in a sharded run the other jobs write theirs into the same folder
+    at the same time, and their temporaries are in flight. Called only with ``resume`` or
+    ``overwrite``, which say that no other live run writes these pairs.
+    """
+    for number in numbers:
+        for stem in ("data", "model"):
+            for path in out_dir.glob(f".{stem}{number}.npy.*.tmp.npy"):
+                path.unlink(missing_ok=True)
 
 
 def _parse_shard(shard) -> tuple[int, int]:
@@ -196,7 +240,8 @@ def generate_dataset(out_dir, family: str, samples: int, per_file: int = 500,
         test_fraction: share of files listed in test.txt (the last ones; at least one when there
             are two or more files).
         shard: (index, count): this job writes files ``i`` with ``(i - 1) % count == index``.
-        resume: keep complete file pairs already there and write the rest.
+        resume: keep complete file pairs already there and write the rest; temporaries a killed run
+            left of this job's files are deleted (never those of other shards' files).
         overwrite: replace existing dataset files.
         batch_size: models simulated together.
         progress: show a progress bar with samples/s.
@@ -206,8 +251,11 @@ def generate_dataset(out_dir, family: str, samples: int, per_file: int = 500,
         file numbers for this run added.
 
     Raises:
-        ValueError: bad arguments, or ``out_dir`` holds a different dataset.
-        FileExistsError: ``out_dir`` is not empty and neither ``resume`` nor ``overwrite`` is set.
+        ValueError: bad arguments (all checked before anything is written), ``out_dir`` holds a
+            different dataset or an unreadable ``dataset.json``.
+        FileExistsError: ``out_dir`` is not empty, or holds this job's files, and neither ``resume``
+            nor ``overwrite`` is set.
+        OSError: ``out_dir`` cannot be written (checked before computing).
     """
     one_of("family", family, tuple(FAMILIES))
     surveys = _surveys(survey)
@@ -219,14 +267,25 @@ def generate_dataset(out_dir, family: str, samples: int, per_file: int = 500,
     if not 0 <= test_fraction < 1:
         raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction!r}")
     index, count = _parse_shard(shard)
+    seed, smooth = non_negative_int("seed", seed), check_smooth(smooth)
+    batch_size = positive_int("batch_size", batch_size)
     files = samples // per_file
     test_files = min(files - 1, max(1, math.ceil(files * test_fraction))) if test_fraction > 0 else 0
     out_dir = Path(out_dir)
     description = _description(family, samples, per_file, surveys, seed, smooth, test_files)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out {out_dir} is a file; give a folder")
+    check_output_folder(out_dir)  # a read-only or impossible --out fails now, not after the first file
     _prepare_folder(out_dir, description, resume, overwrite, sharded=count > 1)
-    _remove_stale_temporaries(out_dir)
-
     mine = [number for number in range(1, files + 1) if (number - 1) % count == index]
+    if resume or overwrite:
+        _remove_stale_temporaries(out_dir, mine)
+    else:  # a shard's folder holds the other shards' files; its own must not be there yet
+        existing = [path for n in mine for path in (out_dir / f"data{n}.npy", out_dir / f"model{n}.npy")
+                    if path.exists()]
+        if existing:
+            raise FileExistsError(f"{existing[0]} already exists; pass --resume to keep complete files and write "
+                                  "the rest, or --overwrite to replace them")
     data_shape = (per_file, survey.shots, survey.nt, survey.receivers)
     model_shape = (per_file, 1, survey.nz, survey.nx)
     skipped = [n for n in mine if resume and _complete(out_dir, n, data_shape, model_shape)]
